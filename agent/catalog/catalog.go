@@ -1,0 +1,27 @@
+package catalog
+
+import (
+	"github.com/vscope/vscope/agent/channel"
+	"github.com/vscope/vscope/agent/component"
+	"github.com/vscope/vscope/agent/sink"
+	"github.com/vscope/vscope/agent/source"
+)
+
+// Default returns the factories of every built-in type.
+func Default() component.Factories {
+	return component.NewFactories(
+		[]component.SourceFactory{
+			source.SeqFactory(),
+			source.NetcatFactory(),
+			source.HTTPFactory(),
+		},
+		[]component.ChannelFactory{
+			channel.MemoryFactory(),
+		},
+		[]component.SinkFactory{
+			sink.NullFactory(),
+			sink.LoggerFactory(),
+			sink.RollFactory(),
+		},
+	)
+}
