@@ -100,7 +100,15 @@ func LoadFile(path, agent string, f component.Factories) (*Agent, error) {
 // is returned at once, as Errors.
 func Load(props []Prop, file, agent string, f component.Factories, lookup func(string) (string, bool)) (*Agent, error) {
 	var errs Errors
-	props, err := Substitute(props, lookup)
+	var mine []Prop
+	for _, p := range props {
+		if strings.HasPrefix(p.Key, agent+".") {
+			mine = append(mine, p)
+		}
+	}
+	// Only this agent's values are substituted: a variable that another
+	// agent in the file needs may be unset here.
+	mine, err := Substitute(mine, lookup)
 	if es, ok := err.(Errors); ok {
 		errs = append(errs, es...)
 	} else if err != nil {
@@ -108,7 +116,7 @@ func Load(props []Prop, file, agent string, f component.Factories, lookup func(s
 	}
 	b := &builder{a: &Agent{Name: agent, File: file}, f: f, file: file}
 	b.byKey = map[string]Prop{}
-	for _, p := range props {
+	for _, p := range mine {
 		if rest, ok := strings.CutPrefix(p.Key, agent+"."); ok {
 			if old, dup := b.byKey[rest]; dup {
 				b.a.Warnings = append(b.a.Warnings, fmt.Sprintf("%s: %s: set again at line %d; the last value wins", old.Pos(), p.Key, p.Line))
@@ -121,7 +129,17 @@ func Load(props []Prop, file, agent string, f component.Factories, lookup func(s
 		return nil, errs
 	}
 	b.build()
-	errs = append(errs, b.errs...)
+	// A value whose variable is unset was left as written; what the
+	// builder says about that key follows from it and is not repeated.
+	unset := map[Error]bool{}
+	for _, e := range errs {
+		unset[Error{File: e.File, Line: e.Line, Key: e.Key}] = true
+	}
+	for _, e := range b.errs {
+		if !unset[Error{File: e.File, Line: e.Line, Key: e.Key}] {
+			errs = append(errs, e)
+		}
+	}
 	sort.SliceStable(errs, func(i, j int) bool { return lineKey(errs[i]) < lineKey(errs[j]) })
 	if len(errs) > 0 {
 		return nil, errs
@@ -143,6 +161,9 @@ type builder struct {
 	file  string
 	byKey map[string]Prop // agent-relative key -> prop
 	errs  Errors
+	// failed holds the prefixes of components whose config did not
+	// decode; cross-checks skip them rather than report on defaults.
+	failed map[string]bool
 }
 
 // group splits the agent's keys by kind and component name.
@@ -167,7 +188,7 @@ func (b *builder) build() {
 		kind, rest, _ := strings.Cut(k, ".")
 		e, ok := kinds[kind]
 		if !ok {
-			b.errs = append(b.errs, errAt(p, "unknown key (expected %s.sources, .channels, .sinks or .sinkgroups)", b.a.Name))
+			b.errs = append(b.errs, errAt(p, "unknown key (an agent's keys start with %[1]s.sources, %[1]s.channels, %[1]s.sinks or %[1]s.sinkgroups)", b.a.Name))
 			continue
 		}
 		if rest == "" {
@@ -175,7 +196,7 @@ func (b *builder) build() {
 			seen := map[string]bool{}
 			for _, n := range strings.Fields(p.Value) {
 				if seen[n] {
-					b.errs = append(b.errs, errAt(p, "%s listed twice", n))
+					b.errs = append(b.errs, errAt(p, "%s %q is listed twice", strings.TrimSuffix(kind, "s"), n))
 					continue
 				}
 				seen[n] = true
@@ -195,7 +216,8 @@ func (b *builder) build() {
 		}
 		s.Props[sub] = p
 	}
-	for kind, e := range kinds {
+	for _, kind := range []string{"sources", "channels", "sinks", "sinkgroups"} {
+		e := kinds[kind]
 		names := make([]string, 0, len(e.props))
 		for n := range e.props {
 			names = append(names, n)
@@ -270,7 +292,14 @@ func lookupType[F any](m map[string]F, typ string) (F, bool) {
 
 func (b *builder) decode(sp *Spec, cfg component.Config) {
 	sp.Config = cfg
-	b.errs = append(b.errs, Decode(sp.Props, cfg, sp.Pos)...)
+	errs := Decode(sp.Props, cfg, sp.Pos)
+	if len(errs) > 0 {
+		if b.failed == nil {
+			b.failed = map[string]bool{}
+		}
+		b.failed[sp.Prefix] = true
+	}
+	b.errs = append(b.errs, errs...)
 }
 
 func (b *builder) channel(name string, e *entries) {
@@ -288,9 +317,13 @@ func (b *builder) channel(name string, e *entries) {
 }
 
 func (b *builder) source(name string, e *entries) {
-	sp, typ, ok := b.spec("sources", name, e, "channels", "selector.", "interceptors", "interceptors.")
+	sp, typ, ok := b.spec("sources", name, e, "channels", "channel", "selector.", "interceptors", "interceptors.")
 	raw := e.props[name]
 	src := &SourceSpec{Spec: sp}
+	singular, hasSingular := raw.Props["channel"]
+	if hasSingular {
+		b.errs = append(b.errs, errAt(singular, `unknown property "channel" (a source's channels are set with %s.sources.%s.channels)`, b.a.Name, name))
+	}
 	if cp, ok := raw.Props["channels"]; ok {
 		src.Channels = strings.Fields(cp.Value)
 		for _, c := range src.Channels {
@@ -299,7 +332,7 @@ func (b *builder) source(name string, e *entries) {
 			}
 		}
 	}
-	if ok && len(src.Channels) == 0 {
+	if ok && len(src.Channels) == 0 && !hasSingular {
 		b.errs = append(b.errs, &Error{File: sp.Pos.File, Line: sp.Pos.Line, Key: sp.Prefix + ".channels", Msg: "source has no channels"})
 	}
 	b.selector(src, raw.Sub("selector"))
@@ -324,7 +357,7 @@ func (b *builder) selector(src *SourceSpec, sel Section) {
 	if tp, ok := sel.Props["type"]; ok {
 		typ = strings.ToLower(strings.TrimSpace(tp.Value))
 		if typ != "replicating" {
-			b.errs = append(b.errs, errAt(tp, "unknown selector type %q", tp.Value))
+			b.errs = append(b.errs, errAt(tp, "unknown selector type %q (only replicating is supported)", tp.Value))
 			return
 		}
 	}
@@ -353,15 +386,26 @@ func (b *builder) channelListed(name string) *Prop {
 }
 
 func (b *builder) sink(name string, e *entries) {
-	sp, typ, ok := b.spec("sinks", name, e, "channel")
+	sp, typ, ok := b.spec("sinks", name, e, "channel", "channels")
 	raw := e.props[name]
 	sk := &SinkSpec{Spec: sp}
+	plural, hasPlural := raw.Props["channels"]
+	if hasPlural {
+		b.errs = append(b.errs, errAt(plural, `unknown property "channels" (a sink takes one channel, set with %s.sinks.%s.channel)`, b.a.Name, name))
+	}
 	if cp, has := raw.Props["channel"]; has {
-		sk.Channel = strings.TrimSpace(cp.Value)
-		if b.channelListed(sk.Channel) == nil {
-			b.errs = append(b.errs, errAt(cp, "channel %q does not exist", sk.Channel))
+		switch fs := strings.Fields(cp.Value); len(fs) {
+		case 0:
+			b.errs = append(b.errs, errAt(cp, "sink has no channel"))
+		case 1:
+			sk.Channel = fs[0]
+			if b.channelListed(sk.Channel) == nil {
+				b.errs = append(b.errs, errAt(cp, "channel %q does not exist", sk.Channel))
+			}
+		default:
+			b.errs = append(b.errs, errAt(cp, "a sink takes one channel, got %d: %s", len(fs), strings.Join(fs, " ")))
 		}
-	} else if ok {
+	} else if ok && !hasPlural {
 		b.errs = append(b.errs, &Error{File: sp.Pos.File, Line: sp.Pos.Line, Key: sp.Prefix + ".channel", Msg: "sink has no channel"})
 	}
 	if !ok {
@@ -385,6 +429,15 @@ func (b *builder) sinkGroup(name string, e *entries) {
 		return
 	}
 	g := &SinkGroupSpec{Name: name, Processor: s.Sub("processor")}
+	known := []string{"sinks", "processor.type"}
+	if tp, ok := g.Processor.Props["type"]; ok && strings.TrimSpace(tp.Value) != "default" {
+		b.errs = append(b.errs, errAt(tp, "unknown sink processor type %q (only default is supported)", tp.Value))
+		known = append(known, "processor.") // its keys would only repeat the point
+	}
+	// The default processor, the only one, takes no properties.
+	for k, p := range s.Without(known...).Props {
+		b.errs = append(b.errs, errAt(p, "unknown property %q", k))
+	}
 	sp, ok := s.Props["sinks"]
 	if !ok {
 		p := firstProp(s)
@@ -393,17 +446,15 @@ func (b *builder) sinkGroup(name string, e *entries) {
 	}
 	g.Pos = sp
 	g.Sinks = strings.Fields(sp.Value)
+	if len(g.Sinks) == 0 {
+		b.errs = append(b.errs, errAt(sp, "sink group has no sinks"))
+		return
+	}
 	listed := strings.Fields(b.byKey["sinks"].Value)
 	for _, k := range g.Sinks {
 		if !slices.Contains(listed, k) {
 			b.errs = append(b.errs, errAt(sp, "sink %q does not exist", k))
 		}
-	}
-	for k, p := range s.Without("sinks", "processor.").Props {
-		b.errs = append(b.errs, errAt(p, "unknown property %q", k))
-	}
-	if tp, ok := g.Processor.Props["type"]; ok && strings.TrimSpace(tp.Value) != "default" {
-		b.errs = append(b.errs, errAt(tp, "unknown sink processor type %q", tp.Value))
 	}
 	b.a.SinkGroups = append(b.a.SinkGroups, g)
 }
@@ -413,7 +464,7 @@ func (b *builder) sinkGroup(name string, e *entries) {
 func (b *builder) crossCheck() {
 	txCap := func(name string) (int, bool) {
 		c := b.a.Channel(name)
-		if c == nil {
+		if c == nil || b.failed[c.Prefix] {
 			return 0, false
 		}
 		t, ok := c.Config.(component.TxCapacity)
@@ -424,7 +475,7 @@ func (b *builder) crossCheck() {
 	}
 	for _, s := range b.a.Sources {
 		bs, ok := s.Config.(component.BatchSizer)
-		if !ok {
+		if !ok || b.failed[s.Prefix] {
 			continue
 		}
 		for _, c := range s.Channels {
@@ -434,7 +485,7 @@ func (b *builder) crossCheck() {
 		}
 	}
 	for _, s := range b.a.Sinks {
-		if bs, ok := s.Config.(component.BatchSizer); ok {
+		if bs, ok := s.Config.(component.BatchSizer); ok && !b.failed[s.Prefix] {
 			if tc, ok := txCap(s.Channel); ok && bs.BatchSize() > tc {
 				b.errs = append(b.errs, b.batchErr(&s.Spec, bs.BatchSize(), s.Channel, tc))
 			}
@@ -467,9 +518,11 @@ func (b *builder) crossCheck() {
 
 func (b *builder) batchErr(sp *Spec, size int, ch string, tc int) *Error {
 	p, ok := sp.Props.Props["batchSize"]
+	what := "batchSize"
 	if !ok {
 		p = sp.Pos
 		p.Key = sp.Prefix + ".batchSize"
+		what = "default batchSize"
 	}
-	return errAt(p, "batchSize %d exceeds transactionCapacity %d of channel %q", size, tc, ch)
+	return errAt(p, "%s %d exceeds transactionCapacity %d of channel %q", what, size, tc, ch)
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"sort"
@@ -116,11 +117,11 @@ func setValue(fv reflect.Value, text string) error {
 		fv.SetString(text)
 	case reflect.Int, reflect.Int64, reflect.Int32:
 		n, err := strconv.ParseInt(text, 10, 64)
+		if errors.Is(err, strconv.ErrRange) || err == nil && fv.OverflowInt(n) {
+			return fmt.Errorf("%q is out of range", text)
+		}
 		if err != nil {
 			return fmt.Errorf("%q is not an integer", text)
-		}
-		if fv.OverflowInt(n) {
-			return fmt.Errorf("%q is out of range", text)
 		}
 		fv.SetInt(n)
 	case reflect.Float64:

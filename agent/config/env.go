@@ -46,6 +46,9 @@ func expand(s string, lookup func(string) (string, bool)) (string, error) {
 			return "", fmt.Errorf("unterminated ${ in %q", s)
 		}
 		name := s[i+2 : i+j]
+		if name == "" {
+			return "", fmt.Errorf("empty variable name in ${}")
+		}
 		v, ok := lookup(name)
 		if !ok {
 			return "", fmt.Errorf("environment variable %s is not set", name)

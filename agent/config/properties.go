@@ -7,6 +7,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf16"
 )
 
 // Prop is one key = value line of a properties file.
@@ -32,11 +34,14 @@ func ParseFile(path string) ([]Prop, error) {
 
 // Parse reads Java properties: '#' and '!' comments, key/value separated by
 // '=', ':' or whitespace, backslash line continuation and escapes (\t, \n,
-// \uXXXX, ...). name is used in positions. Duplicate keys are kept in
-// order; the last one wins when a Section is built, as in Java.
+// \uXXXX, ...); lines end at "\n", "\r\n" or "\r". Trailing whitespace
+// is trimmed from values, as Flume does (java.util.Properties keeps it).
+// name is used in positions. Duplicate keys are kept in order; the last
+// one wins when a Section is built, as in Java.
 func Parse(r io.Reader, name string) ([]Prop, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
+	sc.Split(scanLines)
 	var props []Prop
 	var errs Errors
 	lineNo := 0
@@ -74,6 +79,32 @@ func Parse(r io.Reader, name string) ([]Prop, error) {
 	return props, errs.Err()
 }
 
+// scanLines is bufio.ScanLines that also ends a line at a lone '\r', as
+// Java's LineReader does.
+func scanLines(data []byte, atEOF bool) (advance int, token []byte, err error) {
+	for i, c := range data {
+		switch c {
+		case '\n':
+			return i + 1, data[:i], nil
+		case '\r':
+			if i+1 < len(data) {
+				if data[i+1] == '\n' {
+					return i + 2, data[:i], nil
+				}
+				return i + 1, data[:i], nil
+			}
+			if !atEOF {
+				return 0, nil, nil // a '\n' may follow
+			}
+			return i + 1, data[:i], nil
+		}
+	}
+	if atEOF && len(data) > 0 {
+		return len(data), data, nil
+	}
+	return 0, nil, nil
+}
+
 // continues reports whether line ends in an odd number of backslashes.
 func continues(line string) bool {
 	n := 0
@@ -108,6 +139,15 @@ func splitKV(line string) (key, value string) {
 	return key, rest
 }
 
+// hex4 decodes the four hex digits that start s.
+func hex4(s string) (rune, error) {
+	if len(s) < 4 {
+		return 0, strconv.ErrSyntax
+	}
+	n, err := strconv.ParseUint(s[:4], 16, 32)
+	return rune(n), err
+}
+
 func unescape(s string) (string, error) {
 	if !strings.Contains(s, `\`) {
 		return s, nil
@@ -130,15 +170,22 @@ func unescape(s string) (string, error) {
 		case 'f':
 			b.WriteByte('\f')
 		case 'u':
-			if i+5 > len(s) {
-				return "", fmt.Errorf("malformed \\u escape %q", s[i-1:])
-			}
-			r, err := strconv.ParseUint(s[i+1:i+5], 16, 32)
+			r, err := hex4(s[i+1:])
 			if err != nil {
-				return "", fmt.Errorf("malformed \\u escape %q", s[i-1:i+5])
+				return "", fmt.Errorf(`malformed \uXXXX escape "%s"`, s[i-1:min(i+5, len(s))])
 			}
-			b.WriteRune(rune(r))
 			i += 4
+			// Java strings are UTF-16: a pair of escaped surrogates is
+			// one character.
+			if utf16.IsSurrogate(r) && strings.HasPrefix(s[i+1:], `\u`) {
+				if r2, err := hex4(s[i+3:]); err == nil {
+					if c := utf16.DecodeRune(r, r2); c != unicode.ReplacementChar {
+						r = c
+						i += 6
+					}
+				}
+			}
+			b.WriteRune(r)
 		default:
 			b.WriteByte(s[i])
 		}
