@@ -1,0 +1,30 @@
+// Package source holds the source types: the components that bring events
+// into an agent and hand them, in batches, to the source's channel
+// processor (component.SourceSettings.Processor).
+//
+// A source is either pollable or event-driven, as in Flume NG:
+//
+//   - seq (Seq) is pollable: it implements component.Poller and a source
+//     runner calls Process in a loop, waiting whenever it returns Backoff.
+//   - netcat (Netcat) and http (HTTP) are event-driven: Start opens a
+//     listener and runs the server's goroutines; Stop closes it, drains
+//     what is in flight within the ctx deadline and waits for every
+//     goroutine it started.
+//
+// Each type has a config struct with Flume's property names and defaults
+// (documented on the fields), a New constructor and a factory (SeqFactory,
+// NetcatFactory, HTTPFactory) that the agent is given explicitly; the
+// factories accept Flume's fully-qualified class names as aliases, so a
+// Flume configuration file works unchanged.
+//
+// Every source keeps Flume's source counters (monitor.SourceCounter):
+// AppendBatchReceivedCount and EventReceivedCount before a batch is put,
+// AppendBatchAcceptedCount and EventAcceptedCount after it committed,
+// ChannelWriteFail for each failed put (one per batch), EventReadFail for
+// input that could not become an event, OpenConnectionCount for the
+// servers, and put_duration_seconds, the time one batch spent in the
+// channel processor.
+//
+// Stop is safe without Start and safe twice for every type; a stopped
+// event-driven source may be started again.
+package source
