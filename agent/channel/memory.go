@@ -52,8 +52,10 @@ func (c *MemoryConfig) TransactionCapacity() int { return c.TxCapacity }
 // room in both event count and bytes, then fails: a flood never grows
 // memory past byteCapacity and nothing is dropped silently.
 //
-// mu protects every field below it. Taken-but-uncommitted events keep
-// their space (reserved) until Commit, so a Rollback always fits.
+// mu protects every field below it, and orders the writes of the
+// ChannelSize gauge, which is set under it so it cannot be left stale.
+// Taken-but-uncommitted events keep their space (reserved) until Commit,
+// so a Rollback always fits.
 type Memory struct {
 	cfg     MemoryConfig
 	counter *monitor.ChannelCounter
@@ -156,11 +158,10 @@ func (m *Memory) Put(ctx context.Context, batch []event.Event) error {
 	copy(m.buf, batch[k:])
 	m.n += len(batch)
 	m.bytes += size
-	n := m.n
+	m.counter.SetSize(m.n)
 	close(m.data)
 	m.data = make(chan struct{})
 	m.mu.Unlock()
-	m.counter.SetSize(n)
 	m.counter.EventPutSuccess.Add(len(batch))
 	return nil
 }
@@ -179,6 +180,10 @@ var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); retu
 
 // Take implements component.Channel.
 func (m *Memory) Take(_ context.Context, max int) (component.Take, error) {
+	// A negative max takes nothing; it must not wrap the attempt counter.
+	if max < 0 {
+		max = 0
+	}
 	if max > m.cfg.TxCapacity {
 		max = m.cfg.TxCapacity
 	}
@@ -199,12 +204,9 @@ func (m *Memory) Take(_ context.Context, max int) (component.Take, error) {
 		m.n -= k
 		m.reserved += k
 		t.bytes = int64(event.Size(t.events))
+		m.counter.SetSize(m.n)
 	}
-	n := m.n
 	m.mu.Unlock()
-	if k > 0 {
-		m.counter.SetSize(n)
-	}
 	return t, nil
 }
 
@@ -257,11 +259,10 @@ func (t *memoryTake) Rollback() error {
 	}
 	m.n += k
 	m.reserved -= k
-	n := m.n
+	m.counter.SetSize(m.n)
 	close(m.data)
 	m.data = make(chan struct{})
 	m.mu.Unlock()
-	m.counter.SetSize(n)
 	m.counter.EventRollback.Add(k)
 	t.events = nil
 	return nil
