@@ -227,6 +227,13 @@ func (a *Agent) Apply(ctx context.Context, cfg *config.Agent) error {
 	for _, u := range p.sources {
 		u.supervise(context.WithoutCancel(ctx))
 	}
+	// Return once the flow is up, so a caller can use the servers at once;
+	// a component that cannot start yet is retried in the background.
+	for _, u := range append(p.sinks, p.sources...) {
+		if !u.waitReady(ctx, 5*time.Second) {
+			a.log.Warn("component not started yet; its supervisor keeps retrying", u.kind, u.name)
+		}
+	}
 	a.cfg, a.channels, a.sources, a.sinks = cfg, p.channels, p.sources, p.sinks
 	return nil
 }

@@ -17,6 +17,13 @@ type BatchSizer interface {
 	BatchSize() int
 }
 
+// BatchSizeSetter is implemented by configs whose default batch size may
+// be lowered to fit a channel's transactionCapacity when the user did not
+// set one (a Flume file with a small transactionCapacity stays valid).
+type BatchSizeSetter interface {
+	SetBatchSize(n int)
+}
+
 // TxCapacity is implemented by channel configs that bound a transaction.
 type TxCapacity interface {
 	TransactionCapacity() int

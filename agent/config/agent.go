@@ -479,14 +479,14 @@ func (b *builder) crossCheck() {
 			continue
 		}
 		for _, c := range s.Channels {
-			if tc, ok := txCap(c); ok && bs.BatchSize() > tc {
+			if tc, ok := txCap(c); ok && bs.BatchSize() > tc && !lowerDefault(&s.Spec, tc) {
 				b.errs = append(b.errs, b.batchErr(&s.Spec, bs.BatchSize(), c, tc))
 			}
 		}
 	}
 	for _, s := range b.a.Sinks {
 		if bs, ok := s.Config.(component.BatchSizer); ok && !b.failed[s.Prefix] {
-			if tc, ok := txCap(s.Channel); ok && bs.BatchSize() > tc {
+			if tc, ok := txCap(s.Channel); ok && bs.BatchSize() > tc && !lowerDefault(&s.Spec, tc) {
 				b.errs = append(b.errs, b.batchErr(&s.Spec, bs.BatchSize(), s.Channel, tc))
 			}
 		}
@@ -514,6 +514,19 @@ func (b *builder) crossCheck() {
 			b.a.Warnings = append(b.a.Warnings, fmt.Sprintf("%s: channel %q is connected to no source or sink", c.Pos.Pos(), c.Name))
 		}
 	}
+}
+
+// lowerDefault fits a batch size the user did not set to the channel's
+// transactionCapacity, if the config allows it.
+func lowerDefault(sp *Spec, tc int) bool {
+	_, set := sp.Props.Props["batchSize"]
+	_, sinkSet := sp.Props.Props["sink.batchSize"]
+	s, ok := sp.Config.(component.BatchSizeSetter)
+	if set || sinkSet || !ok {
+		return false
+	}
+	s.SetBatchSize(tc)
+	return true
 }
 
 func (b *builder) batchErr(sp *Spec, size int, ch string, tc int) *Error {

@@ -48,6 +48,8 @@ type nullConfig struct {
 
 func (c *nullConfig) BatchSize() int { return c.Batch }
 
+func (c *nullConfig) SetBatchSize(n int) { c.Batch = n }
+
 func testFactories() component.Factories {
 	return component.NewFactories(
 		[]component.SourceFactory{
@@ -365,8 +367,7 @@ var badConfigs = map[string]string{
 	"bare-component-key": `testdata/bare-component-key.bad.conf:12: a1.sources.r1: unknown key (expected a1.sources.r1.<property>)
 testdata/bare-component-key.bad.conf:13: a1.channels.c1.type.x: unknown property "type.x"`,
 	"batch-size": `testdata/batch-size.bad.conf:11: a1.sources.r1.batchSize: batchSize 500 exceeds transactionCapacity 100 of channel "c1"
-testdata/batch-size.bad.conf:18: a1.sinks.k1.batchSize: batchSize 200 exceeds transactionCapacity 100 of channel "c1"
-testdata/batch-size.bad.conf:21: a1.sinks.k2.batchSize: default batchSize 100 exceeds transactionCapacity 10 of channel "c2"`,
+testdata/batch-size.bad.conf:18: a1.sinks.k1.batchSize: batchSize 200 exceeds transactionCapacity 100 of channel "c1"`,
 	"empty":        `testdata/empty.bad.conf: no properties for agent "a1" (keys must start with "a1.")`,
 	"interceptors": `testdata/interceptors.bad.conf:23: a1.sources.r1.interceptors: interceptors are not supported yet`,
 	"listed-no-type": `testdata/listed-no-type.bad.conf:4: a1.sources.r2.type: source "r2" is listed but has no type
@@ -536,5 +537,29 @@ a1.sources.r1.type = netcat
 	b := &Spec{Type: "memory", Props: Section{Props: map[string]Prop{"keep-alive": {Value: "10"}}}}
 	if a.Same(b) || b.Same(a) {
 		t.Error("different keys with the same count are Same")
+	}
+}
+
+// A default batch size larger than a small transactionCapacity is lowered
+// to fit, as a Flume user with transactionCapacity 10 would expect; one the
+// user set is an error (TestLoadBad).
+func TestLoadLowersDefaultBatchSize(t *testing.T) {
+	a, err := load(t, `
+a1.sources = r1
+a1.channels = c1
+a1.sinks = k1
+a1.sources.r1.type = seq
+a1.sources.r1.channels = c1
+a1.channels.c1.type = memory
+a1.channels.c1.capacity = 50
+a1.channels.c1.transactionCapacity = 10
+a1.sinks.k1.type = null
+a1.sinks.k1.channel = c1
+`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := a.Sinks[0].Config.(*nullConfig).Batch; got != 10 {
+		t.Fatalf("null sink batch size %d, want it lowered to 10", got)
 	}
 }

@@ -37,6 +37,9 @@ func (c *LoggerConfig) Validate() error {
 // BatchSize implements component.BatchSizer.
 func (c *LoggerConfig) BatchSize() int { return c.Batch }
 
+// SetBatchSize lowers a default batch size to fit the channel.
+func (c *LoggerConfig) SetBatchSize(n int) { c.Batch = n }
+
 // Logger is Flume's LoggerSink: it logs every event it takes at Info,
 // through the component's logger, as
 //

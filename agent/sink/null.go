@@ -26,6 +26,9 @@ func (c *NullConfig) Validate() error {
 // BatchSize implements component.BatchSizer.
 func (c *NullConfig) BatchSize() int { return c.Batch }
 
+// SetBatchSize lowers a default batch size to fit the channel.
+func (c *NullConfig) SetBatchSize(n int) { c.Batch = n }
+
 // Null is Flume's NullSink: it takes batches and discards them. It keeps
 // no state besides its settings, so it is as fast as the channel allows.
 type Null struct {

@@ -114,6 +114,9 @@ func (c *RollConfig) BatchSize() int {
 	return c.Batch
 }
 
+// SetBatchSize lowers a default batch size to fit the channel.
+func (c *RollConfig) SetBatchSize(n int) { c.Batch = n }
+
 // file is what Roll writes to; *os.File in production.
 type file interface {
 	io.Writer

@@ -61,6 +61,9 @@ func (c *NetcatConfig) Validate() error {
 // BatchSize implements component.BatchSizer.
 func (c *NetcatConfig) BatchSize() int { return c.Batch }
 
+// SetBatchSize lowers a default batch size to fit the channel.
+func (c *NetcatConfig) SetBatchSize(n int) { c.Batch = n }
+
 // netcatReadBuffer is the least read buffer of a connection; it is larger
 // when max-line-length is.
 const netcatReadBuffer = 32 << 10

@@ -57,6 +57,9 @@ func (c *SeqConfig) Validate() error {
 // BatchSize implements component.BatchSizer.
 func (c *SeqConfig) BatchSize() int { return c.Batch }
 
+// SetBatchSize lowers a default batch size to fit the channel.
+func (c *SeqConfig) SetBatchSize(n int) { c.Batch = n }
+
 // seqDigits is wide enough for any int64 sequence number plus a carry.
 const seqDigits = 20
 

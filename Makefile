@@ -1,0 +1,47 @@
+# vscope: everything a fresh machine with Go and gcc needs goes through here.
+GO      ?= go
+BUILD   ?= build
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+BENTHOS_VERSION := v4.40.0
+
+.PHONY: all build demo test test-long bench lint clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BUILD)/vscope ./cmd/vscope
+
+## demo: run the whole story on this machine with embedded defaults
+demo: build
+	$(BUILD)/vscope demo
+
+## test: the suite CI runs; the agent packages under the race detector
+test:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 ./agent/...
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v '/agent')
+
+## test-long: soak and repetition runs that do not fit in make test
+test-long:
+	$(GO) test -race -count=20 ./agent/...
+
+## bench: throughput of the agent next to Benthos, measured in one run
+bench: build $(BUILD)/benthos
+	$(GO) test -run '^$$' -bench . -benchmem ./agent/...
+	BENTHOS=$(BUILD)/benthos VSCOPE=$(BUILD)/vscope ./docs/bench/run.sh
+
+# Benthos is built from the Go module proxy in a throwaway module, outside
+# the repository, exactly as DESIGN.md describes.
+$(BUILD)/benthos:
+	mkdir -p $(BUILD)/benthos-src
+	cd $(BUILD)/benthos-src && ( [ -f go.mod ] || $(GO) mod init benthosbuild >/dev/null 2>&1 ) \
+	  && $(GO) get github.com/redpanda-data/benthos/v4/cmd/benthos@$(BENTHOS_VERSION) \
+	  && $(GO) build -o ../benthos github.com/redpanda-data/benthos/v4/cmd/benthos
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vscope/vscope/agent"
+	"github.com/vscope/vscope/agent/catalog"
+	"github.com/vscope/vscope/agent/config"
+	"github.com/vscope/vscope/agent/monitor"
+)
+
+func newAgentCmd() *cobra.Command {
+	var (
+		file, name, httpAddr string
+		confDir              string
+		reload               time.Duration
+		noReload             bool
+		shutdown             time.Duration
+		check                bool
+	)
+	cmd := &cobra.Command{
+		Use:   "agent -f FILE -n NAME",
+		Short: "Run a Flume agent from a Flume properties file",
+		Long: `Run the named agent of a Flume properties file. The file is validated before anything
+starts and every problem is reported with file:line and the key. While running, the file is
+re-read every --reload-interval and a changed, valid configuration is applied without losing
+events (unchanged channels keep their events). SIGINT or SIGTERM stops the sources, lets the
+sinks drain the channels, then stops.`,
+		Example: `  vscope agent -f flume.conf -n a1
+  vscope agent -f flume.conf -n a1 --http :41414     # GET /metrics, /metrics.json on 127.0.0.1
+  vscope agent -f flume.conf -n a1 --check           # validate only`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if file == "" || name == "" {
+				return errors.New("both --conf-file (-f) and --name (-n) are required")
+			}
+			_ = confDir // accepted for flume-ng compatibility
+			f := catalog.Default()
+			cfg, err := config.LoadFile(file, name, f)
+			if err != nil {
+				return fmt.Errorf("invalid configuration:\n%w", err)
+			}
+			if check {
+				for _, w := range cfg.Warnings {
+					fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: agent %s OK: %d sources, %d channels, %d sinks\n",
+					file, name, len(cfg.Sources), len(cfg.Channels), len(cfg.Sinks))
+				return nil
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			a := agent.New(name, f, agent.Options{Logger: slog.Default()})
+			if err := a.Apply(ctx, cfg); err != nil {
+				return err
+			}
+			if httpAddr != "" {
+				srv, addr, err := serveMonitoring(httpAddr, a.Registry())
+				if err != nil {
+					_ = a.Stop(context.Background())
+					return err
+				}
+				defer srv.Close()
+				slog.Info("monitoring", "url", "http://"+addr+"/metrics")
+			}
+			slog.Info("agent started", "agent", name, "file", file)
+			if !noReload {
+				go a.WatchFile(ctx, file, reload)
+			}
+			<-ctx.Done()
+			slog.Info("stopping", "agent", name, "deadline", shutdown)
+			sctx, cancel := context.WithTimeout(context.Background(), shutdown)
+			defer cancel()
+			return a.Stop(sctx)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&file, "conf-file", "f", "", "Flume properties file")
+	fl.StringVarP(&name, "name", "n", "", "name of the agent in the file")
+	fl.StringVarP(&confDir, "conf", "c", "", "configuration directory (accepted for flume-ng compatibility, unused)")
+	fl.StringVar(&httpAddr, "http", "", "serve /metrics and /metrics.json on this address (\":PORT\" binds 127.0.0.1)")
+	fl.DurationVar(&reload, "reload-interval", 30*time.Second, "how often to check the file for changes")
+	fl.BoolVar(&noReload, "no-reload-conf", false, "do not reload the file when it changes")
+	fl.DurationVar(&shutdown, "shutdown-timeout", 30*time.Second, "how long to let sinks drain on stop")
+	fl.BoolVar(&check, "check", false, "validate the configuration and exit")
+	return cmd
+}
+
+// serveMonitoring starts the monitoring endpoint. An address without a host
+// binds loopback only: exposing it wider must be asked for explicitly.
+func serveMonitoring(addr string, regs ...*monitor.Registry) (*http.Server, string, error) {
+	if strings.HasPrefix(addr, ":") {
+		addr = "127.0.0.1" + addr
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("monitoring endpoint: %w", err)
+	}
+	srv := &http.Server{Handler: monitor.Handler(regs...), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return srv, ln.Addr().String(), nil
+}
