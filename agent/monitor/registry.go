@@ -127,6 +127,10 @@ func (r *Registry) histogram(g *group, name string) *metrics.Histogram {
 // gauges get no _total suffix.
 func promName(kind Kind, flumeName string, counter bool) string {
 	base, _ := strings.CutSuffix(flumeName, "Count")
+	// ChannelSize on a channel is flume_channel_size, not ..._channel_channel_size.
+	if k := string(kind[0]) + strings.ToLower(string(kind[1:])); strings.HasPrefix(base, k) && len(base) > len(k) {
+		base = base[len(k):]
+	}
 	var b strings.Builder
 	b.WriteString("flume_")
 	b.WriteString(strings.ToLower(string(kind)))
