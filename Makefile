@@ -22,9 +22,11 @@ test:
 	$(GO) test -race -count=1 ./agent/...
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v '/agent')
 
-## test-long: soak and repetition runs that do not fit in make test
+## test-long: soak, crash-loop and fuzz runs that do not fit in make test.
+## Tests gate their long variants on VSCOPE_TEST_LONG=1.
 test-long:
-	$(GO) test -race -count=20 ./agent/...
+	VSCOPE_TEST_LONG=1 $(GO) test -race -count=1 -timeout 80m ./...
+	$(GO) test -race -count=5 ./agent/...
 
 ## bench: throughput of the agent next to Benthos, measured in one run
 bench: build $(BUILD)/benthos
