@@ -137,18 +137,25 @@ func (a *Agent) build(cfg *config.Agent) (*plan, error) {
 		return nil, errors.Join(errs...)
 	}
 	for _, ss := range cfg.Sources {
-		proc := &replicating{}
+		chans := map[string]component.Channel{}
 		for _, c := range ss.Channels {
-			nc := namedChannel{c, p.channels[c].ch}
-			if contains(ss.Optional, c) {
-				proc.optional = append(proc.optional, nc)
-			} else {
-				proc.required = append(proc.required, nc)
-			}
+			chans[c] = p.channels[c].ch
 		}
-		set := component.SourceSettings{Settings: a.settings(ss.Name, ss.Type, "source"), Counter: a.reg.Source(ss.Name, ss.Type), Processor: proc}
-		log := set.Logger
-		proc.onOptErr = func(ch string, err error) { log.Warn("put into optional channel failed", "channel", ch, "err", err) }
+		settings := a.settings(ss.Name, ss.Type, "source")
+		var icpts []component.Interceptor
+		for _, is := range ss.Interceptors {
+			ic, err := is.Factory.Create(component.Settings{Agent: a.name, Name: is.Name, Type: is.Type, Logger: settings.Logger.With("interceptor", is.Name)}, is.Config)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: create interceptor: %w", is.Prefix, err))
+				continue
+			}
+			icpts = append(icpts, ic)
+		}
+		log := settings.Logger
+		proc := newChannelProcessor(ss, chans, icpts, func(ch string, err error) {
+			log.Warn("put into optional channel failed", "channel", ch, "err", err)
+		})
+		set := component.SourceSettings{Settings: settings, Counter: a.reg.Source(ss.Name, ss.Type), Processor: proc}
 		src, err := ss.Factory.Create(set, ss.Config)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: create source: %w", ss.Prefix, err))
@@ -160,6 +167,14 @@ func (a *Agent) build(cfg *config.Agent) (*plan, error) {
 		}
 		p.sources = append(p.sources, u)
 	}
+	grouped := map[string]*config.SinkGroupSpec{}
+	for _, g := range cfg.SinkGroups {
+		for _, k := range g.Sinks {
+			grouped[k] = g
+		}
+	}
+	built := map[string]component.Sink{}
+	chanOf := map[string]component.Channel{}
 	for _, ks := range cfg.Sinks {
 		ch := p.channels[ks.Channel].ch
 		set := component.SinkSettings{Settings: a.settings(ks.Name, ks.Type, "sink"), Counter: a.reg.Sink(ks.Name, ks.Type), Channel: ch}
@@ -168,8 +183,34 @@ func (a *Agent) build(cfg *config.Agent) (*plan, error) {
 			errs = append(errs, fmt.Errorf("%s: create sink: %w", ks.Prefix, err))
 			continue
 		}
+		built[ks.Name], chanOf[ks.Name] = sk, ch
+		if _, ok := grouped[ks.Name]; ok {
+			continue
+		}
 		u := &unit{kind: "sink", name: ks.Name, comp: sk, log: set.Logger, restart: a.opts.Restart}
 		u.run = &runner{p: sk, wake: ch.Notify, backoff: a.opts.SinkBackoff, log: set.Logger}
+		p.sinks = append(p.sinks, u)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	for _, g := range cfg.SinkGroups {
+		log := a.log.With("sinkgroup", g.Name)
+		var members []*groupSink
+		var wake func() <-chan struct{}
+		for i, k := range g.Sinks {
+			members = append(members, &groupSink{name: k, sink: built[k]})
+			// One runner drives the group; it can wait on the channel
+			// only when every sink of the group shares it.
+			if i == 0 {
+				wake = chanOf[k].Notify
+			} else if chanOf[k] != chanOf[g.Sinks[0]] {
+				wake = nil
+			}
+		}
+		sg := newSinkGroup(g.Processor, members, log)
+		u := &unit{kind: "sinkgroup", name: g.Name, comp: sg, log: log, restart: a.opts.Restart}
+		u.run = &runner{p: sg, wake: wake, backoff: a.opts.SinkBackoff, log: log}
 		p.sinks = append(p.sinks, u)
 	}
 	if len(errs) > 0 {

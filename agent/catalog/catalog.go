@@ -3,6 +3,7 @@ package catalog
 import (
 	"github.com/vscope/vscope/agent/channel"
 	"github.com/vscope/vscope/agent/component"
+	"github.com/vscope/vscope/agent/interceptor"
 	"github.com/vscope/vscope/agent/sink"
 	"github.com/vscope/vscope/agent/source"
 )
@@ -23,5 +24,5 @@ func Default() component.Factories {
 			sink.LoggerFactory(),
 			sink.RollFactory(),
 		},
-	)
+	).WithInterceptors(interceptor.All()...)
 }

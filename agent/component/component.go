@@ -105,6 +105,20 @@ type ProcessorFunc func(ctx context.Context, batch []event.Event) error
 // Process calls f(ctx, batch).
 func (f ProcessorFunc) Process(ctx context.Context, batch []event.Event) error { return f(ctx, batch) }
 
+// Interceptor inspects, changes or drops events between a source and its
+// channels (Flume's interceptor chain). Intercept may modify the events in
+// place and returns the events to keep, which may share batch's backing
+// array. It must not keep references to the batch after it returns.
+type Interceptor interface {
+	Intercept(batch []event.Event) []event.Event
+}
+
+// InterceptorFunc adapts a function to Interceptor.
+type InterceptorFunc func(batch []event.Event) []event.Event
+
+// Intercept calls f(batch).
+func (f InterceptorFunc) Intercept(batch []event.Event) []event.Event { return f(batch) }
+
 // Source produces events. A source is either pollable (it also implements
 // Poller and a runner drives it) or event-driven (it runs its own
 // goroutines, typically a server, from Start).

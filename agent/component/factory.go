@@ -53,12 +53,37 @@ type ChannelFactory struct {
 	Create    func(ChannelSettings, Config) (Channel, error)
 }
 
+// InterceptorFactory builds interceptors of one type.
+type InterceptorFactory struct {
+	Type      string
+	Aliases   []string
+	NewConfig func() Config
+	Create    func(Settings, Config) (Interceptor, error)
+}
+
 // Factories is the catalog an agent can build from. Tests build agents with
 // only the factories they need.
 type Factories struct {
-	Sources  map[string]SourceFactory
-	Sinks    map[string]SinkFactory
-	Channels map[string]ChannelFactory
+	Sources      map[string]SourceFactory
+	Sinks        map[string]SinkFactory
+	Channels     map[string]ChannelFactory
+	Interceptors map[string]InterceptorFactory
+}
+
+// WithInterceptors returns f with the given interceptor factories added.
+func (f Factories) WithInterceptors(list ...InterceptorFactory) Factories {
+	m := make(map[string]InterceptorFactory, len(f.Interceptors)+len(list))
+	for k, v := range f.Interceptors {
+		m[k] = v
+	}
+	for _, i := range list {
+		m[i.Type] = i
+		for _, a := range i.Aliases {
+			m[a] = i
+		}
+	}
+	f.Interceptors = m
+	return f
 }
 
 // NewFactories indexes the given factories by type and by alias.

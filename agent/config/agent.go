@@ -38,9 +38,10 @@ func (s *Spec) Same(o *Spec) bool {
 // SourceSpec is one configured source.
 type SourceSpec struct {
 	Spec
-	Channels []string
-	Optional []string // channels the replicating selector may fail to put into
-	Factory  component.SourceFactory
+	Channels     []string
+	Selector     SelectorSpec
+	Interceptors []*InterceptorSpec
+	Factory      component.SourceFactory
 }
 
 // ChannelSpec is one configured channel.
@@ -60,7 +61,7 @@ type SinkSpec struct {
 type SinkGroupSpec struct {
 	Name      string
 	Sinks     []string
-	Processor Section
+	Processor ProcessorSpec
 	Pos       Prop
 }
 
@@ -336,9 +337,7 @@ func (b *builder) source(name string, e *entries) {
 		b.errs = append(b.errs, &Error{File: sp.Pos.File, Line: sp.Pos.Line, Key: sp.Prefix + ".channels", Msg: "source has no channels"})
 	}
 	b.selector(src, raw.Sub("selector"))
-	if ip, ok := raw.Props["interceptors"]; ok && strings.TrimSpace(ip.Value) != "" {
-		b.errs = append(b.errs, errAt(ip, "interceptors are not supported yet"))
-	}
+	b.interceptors(src, raw)
 	if !ok {
 		return
 	}
@@ -350,31 +349,6 @@ func (b *builder) source(name string, e *entries) {
 	b.decode(&src.Spec, f.NewConfig())
 	src.Factory = f
 	b.a.Sources = append(b.a.Sources, src)
-}
-
-func (b *builder) selector(src *SourceSpec, sel Section) {
-	typ := "replicating"
-	if tp, ok := sel.Props["type"]; ok {
-		typ = strings.ToLower(strings.TrimSpace(tp.Value))
-		if typ != "replicating" {
-			b.errs = append(b.errs, errAt(tp, "unknown selector type %q (only replicating is supported)", tp.Value))
-			return
-		}
-	}
-	for k, p := range sel.Props {
-		switch k {
-		case "type":
-		case "optional":
-			src.Optional = strings.Fields(p.Value)
-			for _, c := range src.Optional {
-				if !slices.Contains(src.Channels, c) {
-					b.errs = append(b.errs, errAt(p, "optional channel %q is not one of the source's channels", c))
-				}
-			}
-		default:
-			b.errs = append(b.errs, errAt(p, "unknown property %q for selector %s", k, typ))
-		}
-	}
 }
 
 func (b *builder) channelListed(name string) *Prop {
@@ -428,14 +402,8 @@ func (b *builder) sinkGroup(name string, e *entries) {
 		b.errs = append(b.errs, &Error{File: e.pos.File, Line: e.pos.Line, Key: prefix + ".sinks", Msg: fmt.Sprintf("sink group %q is listed but has no sinks", name)})
 		return
 	}
-	g := &SinkGroupSpec{Name: name, Processor: s.Sub("processor")}
-	known := []string{"sinks", "processor.type"}
-	if tp, ok := g.Processor.Props["type"]; ok && strings.TrimSpace(tp.Value) != "default" {
-		b.errs = append(b.errs, errAt(tp, "unknown sink processor type %q (only default is supported)", tp.Value))
-		known = append(known, "processor.") // its keys would only repeat the point
-	}
-	// The default processor, the only one, takes no properties.
-	for k, p := range s.Without(known...).Props {
+	g := &SinkGroupSpec{Name: name}
+	for k, p := range s.Without("sinks", "processor.").Props {
 		b.errs = append(b.errs, errAt(p, "unknown property %q", k))
 	}
 	sp, ok := s.Props["sinks"]
@@ -455,6 +423,11 @@ func (b *builder) sinkGroup(name string, e *entries) {
 		if !slices.Contains(listed, k) {
 			b.errs = append(b.errs, errAt(sp, "sink %q does not exist", k))
 		}
+	}
+	// A group whose processor is bad is still recorded, so a sink listed in
+	// two groups is reported too.
+	if b.processor(g, s.Sub("processor")) && g.Processor.Type == ProcessorDefault && len(g.Sinks) > 1 {
+		b.errs = append(b.errs, errAt(sp, "the default sink processor drives one sink, got %d (use failover or load_balance)", len(g.Sinks)))
 	}
 	b.a.SinkGroups = append(b.a.SinkGroups, g)
 }

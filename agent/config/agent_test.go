@@ -123,8 +123,8 @@ func TestLoadFlumeGuideExample(t *testing.T) {
 	if r.Pos.Pos() != "testdata/flume-guide.conf:9" || r.Pos.Key != "a1.sources.r1.type" {
 		t.Errorf("source declared at %s %s", r.Pos.Pos(), r.Pos.Key)
 	}
-	if !reflect.DeepEqual(r.Channels, []string{"c1"}) || r.Optional != nil {
-		t.Errorf("source channels %q, optional %q", r.Channels, r.Optional)
+	if !reflect.DeepEqual(r.Channels, []string{"c1"}) || r.Selector.Optional != nil {
+		t.Errorf("source channels %q, optional %q", r.Channels, r.Selector.Optional)
 	}
 	if got, want := r.Config, (&netcatConfig{Bind: "localhost", Port: 44444}); !reflect.DeepEqual(got, want) {
 		t.Errorf("source config %+v, want %+v", got, want)
@@ -308,14 +308,17 @@ a1.sinks.k2.channel = c1
 a1.sinks.k3.type = null
 a1.sinks.k3.channel = c2
 a1.sinkgroups.g1.sinks = k1 k2
-a1.sinkgroups.g1.processor.type = default
+a1.sinkgroups.g1.processor.type = failover
+a1.sinkgroups.g1.processor.priority.k1 = 5
+a1.sinkgroups.g1.processor.priority.k2 = 10
+a1.sinkgroups.g1.processor.maxpenalty = 10000
 `, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := a.Sources[0]
-	if !reflect.DeepEqual(r.Channels, []string{"c1", "c2"}) || !reflect.DeepEqual(r.Optional, []string{"c2"}) {
-		t.Errorf("channels %q, optional %q", r.Channels, r.Optional)
+	if !reflect.DeepEqual(r.Channels, []string{"c1", "c2"}) || !reflect.DeepEqual(r.Selector.Optional, []string{"c2"}) {
+		t.Errorf("channels %q, optional %q", r.Channels, r.Selector.Optional)
 	}
 	if len(r.Props.Props) != 0 {
 		t.Errorf("selector keys left in the source's props: %q", sortedKeys(r.Props.Props))
@@ -324,8 +327,12 @@ a1.sinkgroups.g1.processor.type = default
 		t.Fatalf("sink groups: %+v", a.SinkGroups)
 	}
 	g := a.SinkGroups[0]
-	if g.Name != "g1" || !reflect.DeepEqual(g.Sinks, []string{"k1", "k2"}) || g.Pos.Line != 18 || g.Processor.Props["type"].Value != "default" {
+	if g.Name != "g1" || !reflect.DeepEqual(g.Sinks, []string{"k1", "k2"}) || g.Pos.Line != 18 {
 		t.Errorf("sink group: %+v", g)
+	}
+	want := ProcessorSpec{Type: ProcessorFailover, Priority: map[string]int{"k1": 5, "k2": 10}, MaxPenalty: 10000}
+	if !reflect.DeepEqual(g.Processor, want) {
+		t.Errorf("processor %+v, want %+v", g.Processor, want)
 	}
 }
 
@@ -363,13 +370,22 @@ a1.sinks.k1.channel = c1
 // loaded as agent a1: every problem at once, in line order, each with
 // file:line and key path.
 var badConfigs = map[string]string{
+	"flow-routing": `testdata/flow-routing.bad.conf:9: a1.sources.r1.selector.mapping.CA: channel "c9" is not one of the source's channels
+testdata/flow-routing.bad.conf:10: a1.sources.r1.selector.optional.CA: channel "c3" is not one of the source's channels
+testdata/flow-routing.bad.conf:12: a1.sources.r1.selector.fallback: unknown property "fallback"
+testdata/flow-routing.bad.conf:25: a1.sinkgroups.g1.processor.priority.k1: "high" is not an integer
+testdata/flow-routing.bad.conf:26: a1.sinkgroups.g1.processor.priority.k3: sink "k3" is not in sink group "g1"
+testdata/flow-routing.bad.conf:29: a1.sinkgroups.g2.processor.selector: unknown selector "fastest" (round_robin or random)
+testdata/flow-routing.bad.conf:30: a1.sinkgroups.g2.processor.selector.maxTimeOut: selector.maxTimeOut must be positive, got 0`,
 	"bad-number": `testdata/bad-number.bad.conf:18: a1.channels.c1.capacity: "ten" is not an integer`,
 	"bare-component-key": `testdata/bare-component-key.bad.conf:12: a1.sources.r1: unknown key (expected a1.sources.r1.<property>)
 testdata/bare-component-key.bad.conf:13: a1.channels.c1.type.x: unknown property "type.x"`,
 	"batch-size": `testdata/batch-size.bad.conf:11: a1.sources.r1.batchSize: batchSize 500 exceeds transactionCapacity 100 of channel "c1"
 testdata/batch-size.bad.conf:18: a1.sinks.k1.batchSize: batchSize 200 exceeds transactionCapacity 100 of channel "c1"`,
 	"empty":        `testdata/empty.bad.conf: no properties for agent "a1" (keys must start with "a1.")`,
-	"interceptors": `testdata/interceptors.bad.conf:23: a1.sources.r1.interceptors: interceptors are not supported yet`,
+	"interceptors": `testdata/interceptors.bad.conf:23: a1.sources.r1.interceptors.i2.type: interceptor "i2" is listed but has no type
+testdata/interceptors.bad.conf:24: a1.sources.r1.interceptors.i1.type: unknown interceptor type "nosuch"
+testdata/interceptors.bad.conf:25: a1.sources.r1.interceptors.i3.type: interceptor "i3" is configured but not listed in a1.sources.r1.interceptors`,
 	"listed-no-type": `testdata/listed-no-type.bad.conf:4: a1.sources.r2.type: source "r2" is listed but has no type
 testdata/listed-no-type.bad.conf:5: a1.sinks.k2.type: sink "k2" is listed but has no type
 testdata/listed-no-type.bad.conf:6: a1.channels.c2.type: channel "c2" is listed but has no type
@@ -378,9 +394,9 @@ testdata/listed-no-type.bad.conf:24: a1.sinks.k3.type: required property is miss
 	"malformed-escape": `testdata/malformed-escape.bad.conf:10: a1.sources.r1.bind: malformed \uXXXX escape "\u00ho"`,
 	"no-agent":         `testdata/no-agent.bad.conf: no properties for agent "a1" (keys must start with "a1.")`,
 	"not-listed":       `testdata/not-listed.bad.conf:15: a1.sinks.k2.type: sink "k2" is configured but not listed in a1.sinks`,
-	"optional-channel": `testdata/optional-channel.bad.conf:7: a1.sources.r1.selector.optional: optional channel "c2" is not one of the source's channels`,
-	"selector-key": `testdata/selector-key.bad.conf:23: a1.sources.r1.selector.header: unknown property "header" for selector replicating
-testdata/selector-key.bad.conf:24: a1.sources.r1.selector.mapping.CA: unknown property "mapping.CA" for selector replicating`,
+	"optional-channel": `testdata/optional-channel.bad.conf:7: a1.sources.r1.selector.optional: channel "c2" is not one of the source's channels`,
+	"selector-key": `testdata/selector-key.bad.conf:23: a1.sources.r1.selector.header: unknown property "header"
+testdata/selector-key.bad.conf:24: a1.sources.r1.selector.mapping.CA: unknown property "mapping.CA"`,
 	"several": `testdata/several.bad.conf:7: a1.sources.r1: port 70000 is not between 1 and 65535
 testdata/several.bad.conf:8: a1.sources.r1.bind: environment variable VSCOPE_TEST_UNSET_VAR is not set
 testdata/several.bad.conf:10: a1.sources.r1.channels: channel "c3" does not exist
@@ -391,6 +407,7 @@ testdata/several.bad.conf:22: a1.sinks.k1.channel: sink has no channel
 testdata/several.bad.conf:23: a1.sinks.k1.chanel: unknown property "chanel"
 testdata/several.bad.conf:28: a1.sinks.k3.type: sink "k3" is configured but not listed in a1.sinks
 testdata/several.bad.conf:29: a1.sinkgroups.g1.sinks: sink "k4" does not exist
+testdata/several.bad.conf:29: a1.sinkgroups.g1.sinks: the default sink processor drives one sink, got 2 (use failover or load_balance)
 testdata/several.bad.conf:30: a1.foo: unknown key (an agent's keys start with a1.sources, a1.channels, a1.sinks or a1.sinkgroups)`,
 	"sink-channel-missing": `testdata/sink-channel-missing.bad.conf:23: a1.sinks.k1.channel: channel "c9" does not exist`,
 	"sink-channel-value": `testdata/sink-channel-value.bad.conf:9: a1.sinks.k1.channel: sink has no channel
@@ -399,9 +416,8 @@ testdata/sink-channel-value.bad.conf:11: a1.sinks.k2.channel: a sink takes one c
 	"sink-no-channel":      `testdata/sink-no-channel.bad.conf:14: a1.sinks.k1.channel: sink has no channel`,
 	"sinkgroups": `testdata/sinkgroups.bad.conf:4: a1.sinkgroups.g4.sinks: sink group "g4" is listed but has no sinks
 testdata/sinkgroups.bad.conf:13: a1.sinkgroups.g1.sinks: sink "k3" does not exist
-testdata/sinkgroups.bad.conf:14: a1.sinkgroups.g1.processor.maxpenalty: unknown property "processor.maxpenalty"
+testdata/sinkgroups.bad.conf:14: a1.sinkgroups.g1.processor.maxpenalty: unknown property "maxpenalty"
 testdata/sinkgroups.bad.conf:16: a1.sinkgroups.g2.sinks: sink "k1" is already in sink group "g1"
-testdata/sinkgroups.bad.conf:17: a1.sinkgroups.g2.processor.type: unknown sink processor type "failover" (only default is supported)
 testdata/sinkgroups.bad.conf:20: a1.sinkgroups.g3.sinks: required property is missing
 testdata/sinkgroups.bad.conf:21: a1.sinkgroups.g3.foo: unknown property "foo"
 testdata/sinkgroups.bad.conf:23: a1.sinkgroups.g5.sinks: sink group has no sinks`,
@@ -414,7 +430,7 @@ testdata/source-no-channels.bad.conf:5: a1.sources.r2.channels: source has no ch
 	"unknown-channel-type": `testdata/unknown-channel-type.bad.conf:17: a1.channels.c1.type: unknown channel type "memroy"`,
 	"unknown-component-key": `testdata/unknown-component-key.bad.conf:9: a1.sources.r1.port: required property is missing
 testdata/unknown-component-key.bad.conf:11: a1.sources.r1.prot: unknown property "prot"`,
-	"unknown-selector":    `testdata/unknown-selector.bad.conf:23: a1.sources.r1.selector.type: unknown selector type "multiplexing" (only replicating is supported)`,
+	"unknown-selector":    `testdata/unknown-selector.bad.conf:23: a1.sources.r1.selector.type: unknown selector type "geographic" (replicating or multiplexing)`,
 	"unknown-sink-type":   `testdata/unknown-sink-type.bad.conf:14: a1.sinks.k1.type: unknown sink type "lumberjack"`,
 	"unknown-source-type": `testdata/unknown-source-type.bad.conf:9: a1.sources.r1.type: unknown source type "netkitten"`,
 	"unset-var":           `testdata/unset-var.bad.conf:11: a1.sources.r1.port: environment variable VSCOPE_TEST_UNSET_VAR is not set`,
@@ -561,5 +577,46 @@ a1.sinks.k1.channel = c1
 	}
 	if got := a.Sinks[0].Config.(*nullConfig).Batch; got != 10 {
 		t.Fatalf("null sink batch size %d, want it lowered to 10", got)
+	}
+}
+
+func TestLoadMultiplexingAndLoadBalance(t *testing.T) {
+	a, err := load(t, `
+a1.sources = r1
+a1.channels = c1 c2 c3
+a1.sinks = k1 k2
+a1.sinkgroups = g1
+a1.sources.r1.type = seq
+a1.sources.r1.channels = c1 c2 c3
+a1.sources.r1.selector.type = org.apache.flume.channel.MultiplexingChannelSelector
+a1.sources.r1.selector.header = state
+a1.sources.r1.selector.mapping.CA = c1
+a1.sources.r1.selector.mapping.AZ = c2 c3
+a1.sources.r1.selector.optional.CA = c3
+a1.sources.r1.selector.default = c2
+a1.channels.c1.type = memory
+a1.channels.c2.type = memory
+a1.channels.c3.type = memory
+a1.sinks.k1.type = null
+a1.sinks.k1.channel = c1
+a1.sinks.k2.type = null
+a1.sinks.k2.channel = c1
+a1.sinkgroups.g1.sinks = k1 k2
+a1.sinkgroups.g1.processor.type = load_balance
+a1.sinkgroups.g1.processor.backoff = true
+a1.sinkgroups.g1.processor.selector = random
+`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := SelectorSpec{Type: SelectorMultiplexing, Header: "state", Default: []string{"c2"},
+		Mapping:         map[string][]string{"CA": {"c1"}, "AZ": {"c2", "c3"}},
+		OptionalMapping: map[string][]string{"CA": {"c3"}}}
+	if got := a.Sources[0].Selector; !reflect.DeepEqual(got, want) {
+		t.Errorf("selector %+v, want %+v", got, want)
+	}
+	wantP := ProcessorSpec{Type: ProcessorLoadBalance, Selector: "random", Backoff: true, MaxTimeOut: 30000}
+	if got := a.SinkGroups[0].Processor; !reflect.DeepEqual(got, wantP) {
+		t.Errorf("processor %+v, want %+v", got, wantP)
 	}
 }
