@@ -65,7 +65,9 @@ func (g *sinkGroup) Stop(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func (g *sinkGroup) Process(ctx context.Context) (component.Status, error) { return g.proc.Process(ctx) }
+func (g *sinkGroup) Process(ctx context.Context) (component.Status, error) {
+	return g.proc.Process(ctx)
+}
 
 func newSinkGroup(spec config.ProcessorSpec, sinks []*groupSink, log *slog.Logger) *sinkGroup {
 	g := &sinkGroup{sinks: sinks}
@@ -182,4 +184,3 @@ func (l *loadBalance) Process(ctx context.Context) (component.Status, error) {
 	}
 	return component.Backoff, fmt.Errorf("%w: last error: %w", ErrNoSinkAvailable, lastErr)
 }
-

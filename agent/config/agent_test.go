@@ -382,7 +382,7 @@ testdata/flow-routing.bad.conf:30: a1.sinkgroups.g2.processor.selector.maxTimeOu
 testdata/bare-component-key.bad.conf:13: a1.channels.c1.type.x: unknown property "type.x"`,
 	"batch-size": `testdata/batch-size.bad.conf:11: a1.sources.r1.batchSize: batchSize 500 exceeds transactionCapacity 100 of channel "c1"
 testdata/batch-size.bad.conf:18: a1.sinks.k1.batchSize: batchSize 200 exceeds transactionCapacity 100 of channel "c1"`,
-	"empty":        `testdata/empty.bad.conf: no properties for agent "a1" (keys must start with "a1.")`,
+	"empty": `testdata/empty.bad.conf: no properties for agent "a1" (keys must start with "a1.")`,
 	"interceptors": `testdata/interceptors.bad.conf:23: a1.sources.r1.interceptors.i2.type: interceptor "i2" is listed but has no type
 testdata/interceptors.bad.conf:24: a1.sources.r1.interceptors.i1.type: unknown interceptor type "nosuch"
 testdata/interceptors.bad.conf:25: a1.sources.r1.interceptors.i3.type: interceptor "i3" is configured but not listed in a1.sources.r1.interceptors`,
