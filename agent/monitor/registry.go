@@ -27,8 +27,15 @@ const (
 
 // field is one named value of a group, in the order Flume lists them.
 type field struct {
-	name string // Flume name, e.g. EventReceivedCount
-	get  func() float64
+	name    string // Flume name, e.g. EventReceivedCount
+	get     func() float64
+	counter bool // monotonically increasing; sampled as a rate
+}
+
+// hist is a latency histogram of a group, sampled as quantiles.
+type hist struct {
+	name string // e.g. batch_duration_seconds
+	h    *metrics.Histogram
 }
 
 // group is the counters of one component.
@@ -37,6 +44,7 @@ type group struct {
 	name      string
 	typ       string
 	fields    []field
+	hists     []hist
 	startTime atomic.Int64 // unix millis, 0 if never started
 	stopTime  atomic.Int64
 	counters  any // *SourceCounter, *ChannelCounter or *SinkCounter
@@ -108,18 +116,20 @@ func (r *Registry) labels(g *group) string {
 // counter registers a monotonically increasing Flume counter.
 func (r *Registry) counter(g *group, flumeName string) *metrics.Counter {
 	c := r.set.NewCounter(promName(g.kind, flumeName, true) + r.labels(g))
-	g.fields = append(g.fields, field{flumeName, func() float64 { return float64(c.Get()) }})
+	g.fields = append(g.fields, field{flumeName, func() float64 { return float64(c.Get()) }, true})
 	return c
 }
 
 // gauge registers a Flume gauge computed by f.
 func (r *Registry) gauge(g *group, flumeName string, f func() float64) {
 	r.set.NewGauge(promName(g.kind, flumeName, false)+r.labels(g), f)
-	g.fields = append(g.fields, field{flumeName, f})
+	g.fields = append(g.fields, field{flumeName, f, false})
 }
 
 func (r *Registry) histogram(g *group, name string) *metrics.Histogram {
-	return r.set.NewHistogram("flume_" + strings.ToLower(string(g.kind)) + "_" + name + r.labels(g))
+	h := r.set.NewHistogram("flume_" + strings.ToLower(string(g.kind)) + "_" + name + r.labels(g))
+	g.hists = append(g.hists, hist{name, h})
+	return h
 }
 
 // promName turns a Flume counter name into a Prometheus metric name:
@@ -161,6 +171,7 @@ type Sample struct {
 	Type      string
 	Metric    string // Flume name
 	Value     float64
+	Counter   bool // a cumulative count, not a gauge
 }
 
 // Samples returns the current value of every Flume counter, ordered by
@@ -169,7 +180,7 @@ func (r *Registry) Samples() []Sample {
 	var out []Sample
 	for _, g := range r.sortedGroups() {
 		for _, f := range g.fields {
-			out = append(out, Sample{g.kind, g.name, g.typ, f.name, f.get()})
+			out = append(out, Sample{g.kind, g.name, g.typ, f.name, f.get(), f.counter})
 		}
 	}
 	return out
