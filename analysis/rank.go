@@ -1,0 +1,409 @@
+package analysis
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"gonum.org/v1/gonum/mat"
+)
+
+// Config configures Fit and Diagnose. The zero value means the defaults
+// documented on each field; they were chosen on principle, not tuned to a
+// data set (see docs/bench/asd-eval.md).
+type Config struct {
+	// PCA chooses the normal subspace.
+	PCA PCAConfig
+	// Alpha is the significance of the SPE and T² control limits; a row is
+	// anomalous when either statistic exceeds its limit. Default 0.01.
+	Alpha float64
+	// Window is the local time scale in rows: the EWMA span, the
+	// persistence of the ranking (a metric keeps the strongest evidence it
+	// showed over the last Window rows, because a fault's symptoms come
+	// and go within an episode) and the EbAT entropy window. Default 12.
+	Window int
+	// ZThreshold is the level, in robust standard deviations, at which a
+	// z-like signal is reported as evidence. Default 3.
+	ZThreshold float64
+	// TukeyK is the multiple of the IQR of the Tukey fences. Default 3
+	// ("far out").
+	TukeyK float64
+	// EntropyBins is the number of EbAT bins. Default 8.
+	EntropyBins int
+	// OnsetLookback is how many rows before a ranked row the change-point
+	// search looks at. Default 4·Window.
+	OnsetLookback int
+}
+
+func (c Config) withDefaults() Config {
+	c.PCA = c.PCA.withDefaults()
+	if c.Alpha == 0 {
+		c.Alpha = 0.01
+	}
+	if c.Window == 0 {
+		c.Window = 12
+	}
+	if c.ZThreshold == 0 {
+		c.ZThreshold = 3
+	}
+	if c.TukeyK == 0 {
+		c.TukeyK = 3
+	}
+	if c.EntropyBins == 0 {
+		c.EntropyBins = 8
+	}
+	if c.OnsetLookback == 0 {
+		c.OnsetLookback = 4 * c.Window
+	}
+	return c
+}
+
+// Validate reports the first out-of-range field.
+func (c Config) Validate() error {
+	if err := c.PCA.Validate(); err != nil {
+		return err
+	}
+	c = c.withDefaults()
+	switch {
+	case !(c.Alpha > 0 && c.Alpha < 1):
+		return fmt.Errorf("%w: alpha %v not in (0, 1)", ErrConfig, c.Alpha)
+	case c.Window < 1:
+		return fmt.Errorf("%w: window %d < 1", ErrConfig, c.Window)
+	case !(c.ZThreshold > 0):
+		return fmt.Errorf("%w: z threshold %v <= 0", ErrConfig, c.ZThreshold)
+	case !(c.TukeyK > 0):
+		return fmt.Errorf("%w: tukey k %v <= 0", ErrConfig, c.TukeyK)
+	case c.EntropyBins < 1:
+		return fmt.Errorf("%w: entropy bins %d < 1", ErrConfig, c.EntropyBins)
+	case c.OnsetLookback < 2:
+		return fmt.Errorf("%w: onset lookback %d < 2", ErrConfig, c.OnsetLookback)
+	}
+	return nil
+}
+
+// Model is everything learnt from a baseline: the PCA normal subspace with
+// its limits and the univariate statistics of every metric.
+type Model struct {
+	// Config is the configuration with defaults filled in.
+	Config Config
+	// PCA is the normal-subspace model.
+	PCA *PCA
+	// Base holds the robust per-metric statistics.
+	Base *Baseline
+	// EbAT holds the per-metric entropy model.
+	EbAT *EbAT
+	// SPELimit and T2Limit are the control limits at Config.Alpha.
+	SPELimit, T2Limit float64
+
+	lower, upper []float64  // Tukey fences
+	ewma0        []float64  // EWMA level at the end of the baseline
+	tail         *mat.Dense // the last Window-1 baseline rows, for entropy windows
+}
+
+// Fit learns a Model from the baseline matrix (rows are time points,
+// columns metrics).
+func Fit(baseline *mat.Dense, cfg Config) (*Model, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	pca, err := FitPCA(baseline, cfg.PCA)
+	if err != nil {
+		return nil, err
+	}
+	base, err := FitBaseline(baseline)
+	if err != nil {
+		return nil, err
+	}
+	n, p := baseline.Dims()
+	eb, err := FitEbAT(baseline, max(cfg.Window, 2), cfg.EntropyBins)
+	if err != nil {
+		return nil, err
+	}
+	m := &Model{
+		Config:   cfg,
+		PCA:      pca,
+		Base:     base,
+		EbAT:     eb,
+		SPELimit: pca.SPELimit(cfg.Alpha),
+		T2Limit:  pca.T2Limit(cfg.Alpha),
+	}
+	m.lower, m.upper = base.TukeyFences(cfg.TukeyK)
+	ew := NewEWMA(cfg.Window)
+	raw := baseline.RawMatrix()
+	for i := range n {
+		ew.Update(raw.Data[i*raw.Stride:i*raw.Stride+p], nil)
+	}
+	m.ewma0 = ew.Level
+	t := min(n, max(cfg.Window-1, 1))
+	m.tail = mat.DenseCopyOf(baseline.Slice(n-t, n, 0, p))
+	return m, nil
+}
+
+// Evidence is the set of detectors that fired for a metric at a time point.
+type Evidence uint8
+
+// The detectors behind Evidence.
+const (
+	// EvidenceZ: the robust z-score against the baseline passed ZThreshold.
+	EvidenceZ Evidence = 1 << iota
+	// EvidenceEWMA: the jump from the metric's recent EWMA passed ZThreshold.
+	EvidenceEWMA
+	// EvidenceRBC: the reconstruction-based contribution to the SPE passed
+	// ZThreshold² (the metric broke its correlation with the others).
+	EvidenceRBC
+	// EvidenceTukey: the value lies outside the Tukey fences.
+	EvidenceTukey
+	// EvidenceEntropy: the EbAT entropy of the trailing window moved by
+	// more than ZThreshold baseline standard deviations.
+	EvidenceEntropy
+	// EvidenceChange: a mean shift was found in the lookback; see Onset.
+	EvidenceChange
+)
+
+var evidenceNames = []string{"z", "ewma", "rbc", "tukey", "entropy", "change"}
+
+// String lists the detectors that fired, comma-separated ("-" for none).
+func (e Evidence) String() string {
+	var parts []string
+	for i, name := range evidenceNames {
+		if e&(1<<i) != 0 {
+			parts = append(parts, name)
+		}
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, ",")
+}
+
+// MetricScore explains one metric's place in a ranking.
+type MetricScore struct {
+	// Metric is the 0-based column index.
+	Metric int
+	// Score is the ranking key: the largest fused score the metric reached
+	// over the trailing Window rows.
+	Score float64
+	// Now is the fused score at this row: |Z| + EWMA + RBC.
+	Now float64
+	// Z is the signed robust z-score against the baseline.
+	Z float64
+	// EWMA is the jump from the metric's EWMA, in robust scale units.
+	EWMA float64
+	// RBC is the square root of the reconstruction-based contribution to
+	// the SPE, in baseline standard deviations.
+	RBC float64
+	// Entropy is the EbAT entropy deviation (baseline standard deviations).
+	Entropy float64
+	// Onset is the row where the metric's mean shifted (a change point in
+	// the lookback before this row), or -1 if none was found.
+	Onset int
+	// Evidence is the set of detectors that fired at this row.
+	Evidence Evidence
+}
+
+// Diagnosis is the result of scoring a window (rows are time points) with a
+// Model: per-row anomaly statistics and, per row, a ranking of metrics.
+type Diagnosis struct {
+	// Rows and Metrics are the window's dimensions.
+	Rows, Metrics int
+	// SPE and T2 are the statistics of each row; SPELimit and T2Limit
+	// their control limits.
+	SPE, T2           []float64
+	SPELimit, T2Limit float64
+	// Score is each row's anomaly score, max(SPE/SPELimit, T2/T2Limit);
+	// above 1 is anomalous.
+	Score []float64
+	// Anomalous marks rows whose Score exceeds 1.
+	Anomalous []bool
+
+	model *Model
+	x     *mat.Dense
+	// Per row x metric signals, row-major, float32 to halve the memory of
+	// wide windows: signed robust z, EWMA jump, sqrt(RBC), persisted fused.
+	z, ew, rbc, persist []float32
+}
+
+// Diagnose scores every row of X (rows x the model's metrics). X is kept
+// by reference for the evidence of Ranking and must not change afterwards.
+func (m *Model) Diagnose(X *mat.Dense) (*Diagnosis, error) {
+	n, p := X.Dims()
+	if n < 1 {
+		return nil, fmt.Errorf("%w: window has no rows", ErrEmpty)
+	}
+	if p != m.PCA.P {
+		return nil, fmt.Errorf("%w: window has %d metrics, model %d", ErrShape, p, m.PCA.P)
+	}
+	R, spe, t2, err := m.PCA.ResidualMatrix(X)
+	if err != nil {
+		return nil, err
+	}
+	d := &Diagnosis{
+		Rows: n, Metrics: p,
+		SPE: spe, T2: t2, SPELimit: m.SPELimit, T2Limit: m.T2Limit,
+		Score:     make([]float64, n),
+		Anomalous: make([]bool, n),
+		model:     m,
+		x:         X,
+		z:         make([]float32, n*p),
+		ew:        make([]float32, n*p),
+		rbc:       make([]float32, n*p),
+		persist:   make([]float32, n*p),
+	}
+	for i := range n {
+		s := 0.0
+		if m.SPELimit > 0 {
+			s = spe[i] / m.SPELimit
+		} else if spe[i] > 1e-12 {
+			s = math.Inf(1)
+		}
+		if !math.IsInf(m.T2Limit, 1) && m.T2Limit > 0 {
+			s = math.Max(s, t2[i]/m.T2Limit)
+		}
+		d.Score[i] = s
+		d.Anomalous[i] = s > 1
+	}
+	raw := X.RawMatrix()
+	rr := R.RawMatrix()
+	ew := &EWMA{Alpha: NewEWMA(m.Config.Window).Alpha, Level: slices.Clone(m.ewma0)}
+	dev := make([]float64, p)
+	fused := make([]float32, n*p)
+	for i := range n {
+		x := raw.Data[i*raw.Stride : i*raw.Stride+p]
+		ew.Update(x, dev)
+		r := rr.Data[i*rr.Stride : i*rr.Stride+p]
+		off := i * p
+		for j, v := range x {
+			z := (v - m.Base.Median[j]) / m.Base.Scale[j]
+			e := math.Abs(dev[j]) / m.Base.Scale[j]
+			c := 0.0
+			if dd := m.PCA.resDiag[j]; dd > 1e-10 {
+				c = math.Abs(r[j]) / math.Sqrt(dd)
+			}
+			d.z[off+j] = float32(z)
+			d.ew[off+j] = float32(e)
+			d.rbc[off+j] = float32(c)
+			fused[off+j] = float32(math.Abs(z) + e + c)
+		}
+	}
+	// Persistence: the trailing maximum over Window rows.
+	w := m.Config.Window
+	for i := range n {
+		off := i * p
+		copy(d.persist[off:off+p], fused[off:off+p])
+		for k := max(0, i-w+1); k < i; k++ {
+			prev := fused[k*p : k*p+p]
+			cur := d.persist[off : off+p]
+			for j, v := range prev {
+				if v > cur[j] {
+					cur[j] = v
+				}
+			}
+		}
+	}
+	return d, nil
+}
+
+// Order writes the metrics of row i, most responsible first, into dst
+// (grown as needed) and returns it. Ties are broken by the fused score at
+// the row, then by column index, so the order is deterministic.
+func (d *Diagnosis) Order(i int, dst []int) []int {
+	p := d.Metrics
+	dst = slices.Grow(dst[:0], p)[:p]
+	for j := range dst {
+		dst[j] = j
+	}
+	off := i * p
+	key := d.persist[off : off+p]
+	slices.SortStableFunc(dst, func(a, b int) int {
+		switch {
+		case key[a] > key[b]:
+			return -1
+		case key[a] < key[b]:
+			return 1
+		}
+		na := math.Abs(float64(d.z[off+a])) + float64(d.ew[off+a]) + float64(d.rbc[off+a])
+		nb := math.Abs(float64(d.z[off+b])) + float64(d.ew[off+b]) + float64(d.rbc[off+b])
+		switch {
+		case na > nb:
+			return -1
+		case na < nb:
+			return 1
+		}
+		return a - b
+	})
+	return dst
+}
+
+// Ranking returns the top n metrics of row i (all when n <= 0) with their
+// scores and evidence.
+func (d *Diagnosis) Ranking(i, n int) []MetricScore {
+	order := d.Order(i, nil)
+	if n > 0 && n < len(order) {
+		order = order[:n]
+	}
+	out := make([]MetricScore, len(order))
+	for k, j := range order {
+		out[k] = d.explain(i, j)
+	}
+	return out
+}
+
+// explain gathers the scores and evidence of metric j at row i.
+func (d *Diagnosis) explain(i, j int) MetricScore {
+	m := d.model
+	cfg := m.Config
+	off := i*d.Metrics + j
+	s := MetricScore{
+		Metric: j,
+		Score:  float64(d.persist[off]),
+		Z:      float64(d.z[off]),
+		EWMA:   float64(d.ew[off]),
+		RBC:    float64(d.rbc[off]),
+		Onset:  -1,
+	}
+	s.Now = math.Abs(s.Z) + s.EWMA + s.RBC
+	th := cfg.ZThreshold
+	if math.Abs(s.Z) >= th {
+		s.Evidence |= EvidenceZ
+	}
+	if s.EWMA >= th {
+		s.Evidence |= EvidenceEWMA
+	}
+	if s.RBC >= th {
+		s.Evidence |= EvidenceRBC
+	}
+	x := d.x.At(i, j)
+	if x < m.lower[j] || x > m.upper[j] {
+		s.Evidence |= EvidenceTukey
+	}
+	// Entropy over the trailing window, reaching back into the baseline.
+	w := m.EbAT.Window
+	win := make([]float64, 0, w)
+	tn, _ := m.tail.Dims()
+	for k := i - w + 1; k <= i; k++ {
+		switch {
+		case k >= 0:
+			win = append(win, d.x.At(k, j))
+		case tn+k >= 0:
+			win = append(win, m.tail.At(tn+k, j))
+		}
+	}
+	_, s.Entropy = m.EbAT.MetricEntropy(j, win)
+	if math.Abs(s.Entropy) >= th {
+		s.Evidence |= EvidenceEntropy
+	}
+	lo := max(0, i-cfg.OnsetLookback+1)
+	if i-lo >= 1 {
+		series := make([]float64, 0, i-lo+1)
+		for k := lo; k <= i; k++ {
+			series = append(series, d.x.At(k, j))
+		}
+		if tau, stat := MeanShift(series, m.Base.Scale[j]); stat >= th+1 {
+			s.Onset = lo + tau
+			s.Evidence |= EvidenceChange
+		}
+	}
+	return s
+}
