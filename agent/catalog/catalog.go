@@ -23,6 +23,7 @@ func Default() component.Factories {
 			sink.NullFactory(),
 			sink.LoggerFactory(),
 			sink.RollFactory(),
+			sink.ParquetFactory(),
 		},
 	).WithInterceptors(interceptor.All()...)
 }

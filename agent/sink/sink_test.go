@@ -103,6 +103,9 @@ func TestLifecycle(t *testing.T) {
 		{RollFactory(), "org.apache.flume.sink.RollingFileSink", func(t *testing.T, cfg component.Config) {
 			cfg.(*RollConfig).Directory = t.TempDir()
 		}},
+		{ParquetFactory(), "parquet", func(t *testing.T, cfg component.Config) {
+			cfg.(*ParquetConfig).Path = t.TempDir()
+		}},
 	}
 	all := make([]component.SinkFactory, len(facts))
 	for i, f := range facts {
