@@ -304,7 +304,9 @@ func (a *Agent) retire(ctx context.Context, p *plan) error {
 	}
 	for _, c := range leaving {
 		if next, ok := p.channels[c.name]; ok {
-			if n, err := transfer(ctx, c.ch, next.ch); err != nil {
+			if sharesStorage(next.ch, c.ch) {
+				a.log.Info("reconfigured channel recovers its events from its own storage", "channel", c.name, "events", queued(c.ch))
+			} else if n, err := transfer(ctx, c.ch, next.ch); err != nil {
 				errs = append(errs, fmt.Errorf("channel %s: moved %d events, then: %w", c.name, n, err))
 			} else if n > 0 {
 				a.log.Info("moved events into reconfigured channel", "channel", c.name, "events", n)
@@ -320,6 +322,19 @@ func (a *Agent) retire(ctx context.Context, p *plan) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// storageSharer is implemented by durable channels (the file channel): a
+// replacement on the same storage recovers the old channel's events when it
+// starts, so a reload must not move them (it could not: the old channel
+// holds the storage until it stops).
+type storageSharer interface {
+	SharesStorage(other component.Channel) bool
+}
+
+func sharesStorage(next, old component.Channel) bool {
+	s, ok := next.(storageSharer)
+	return ok && s.SharesStorage(old)
 }
 
 // lener is implemented by channels that know how many events they hold.

@@ -18,6 +18,7 @@ func Default() component.Factories {
 		},
 		[]component.ChannelFactory{
 			channel.MemoryFactory(),
+			channel.FileFactory(),
 		},
 		[]component.SinkFactory{
 			sink.NullFactory(),
