@@ -128,8 +128,8 @@ func mulAtB(q []float64, n, l int, x []float64, p, xs int, b []float64) {
 			for ; i+3 < n; i += 4 {
 				x0 := x[i*xs+j0 : i*xs+j1]
 				x1 := x[(i+1)*xs+j0 : (i+1)*xs+j1][:len(x0)]
-				x2 := x[(i+2)*p+j0 : (i+2)*p+j1][:len(x0)]
-				x3 := x[(i+3)*p+j0 : (i+3)*p+j1][:len(x0)]
+				x2 := x[(i+2)*xs+j0 : (i+2)*xs+j1][:len(x0)]
+				x3 := x[(i+3)*xs+j0 : (i+3)*xs+j1][:len(x0)]
 				q0, q1, q2, q3 := q[i*l:(i+1)*l], q[(i+1)*l:(i+2)*l], q[(i+2)*l:(i+3)*l], q[(i+3)*l:(i+4)*l]
 				c := 0
 				for ; c+1 < l; c += 2 {

@@ -55,9 +55,18 @@ type PCAConfig struct {
 	// metrics a variance rule alone would keep hundreds of noise components.
 	// Default 20.
 	MaxComponents int
-	// Components, when positive, fixes k and overrides the variance rule
-	// (still capped so that a residual subspace remains).
+	// Components, when positive, fixes k and overrides both rules (still
+	// capped so that a residual subspace remains).
 	Components int
+	// KeepNoise turns off the noise rule. By default a component is kept
+	// only if its eigenvalue stands above the Marchenko–Pastur upper edge
+	// σ²·(1+sqrt(γ))², γ = p/(n-1): the largest eigenvalue that p
+	// uncorrelated metrics of variance σ² produce from n rows, with σ²
+	// re-estimated from the eigenvalues not kept until k is stable. Without
+	// it, a baseline with many independent noisy metrics has its variance
+	// rule satisfied by noise directions, which then hide real faults from
+	// the residual.
+	KeepNoise bool
 	// Solver chooses the decomposition. Default SolverAuto.
 	Solver Solver
 	// Oversample is the number of extra sketch columns of the randomised
@@ -137,6 +146,10 @@ type PCA struct {
 	Theta [3]float64
 	// Exact reports whether every eigenvalue was computed.
 	Exact bool
+	// ResidualVar is each metric's variance in the residual subspace over
+	// the baseline, 1 - Σ_c λ_c·P_jc² (the normal level of its squared
+	// residual, and of its RBC times C̃_jj). Constant metrics get 1.
+	ResidualVar []float64
 
 	resDiag []float64 // diagonal of I - P·Pᵀ, used by RBC
 }
@@ -199,10 +212,10 @@ func FitPCA(X *mat.Dense, cfg PCAConfig) (*PCA, error) {
 		vecs = m.fitExact(raw)
 		m.Exact = true
 	default:
-		vecs = m.fitRandomized(raw, cfg, nonConst, rank)
+		vecs = m.fitRandomized(raw, cfg, rank)
 	}
 
-	m.K = chooseK(m.Eigenvalues, m.TotalVariance, cfg, rank)
+	m.K = chooseK(m.Eigenvalues, m.TotalVariance, cfg, rank, n)
 	if m.K > 0 {
 		m.Loadings = mat.DenseCopyOf(vecs.Slice(0, p, 0, m.K))
 	} else {
@@ -210,19 +223,27 @@ func FitPCA(X *mat.Dense, cfg PCAConfig) (*PCA, error) {
 	}
 	m.setTheta(rank)
 	m.resDiag = make([]float64, p)
+	m.ResidualVar = make([]float64, p)
 	for j := range p {
-		s := 0.0
+		s, e := 0.0, 0.0
 		for c := range m.K {
 			v := m.Loadings.At(j, c)
 			s += v * v
+			e += m.Eigenvalues[c] * v * v
 		}
 		m.resDiag[j] = math.Max(0, 1-s)
+		m.ResidualVar[j] = math.Max(0, 1-e)
+		if m.Constant[j] {
+			m.ResidualVar[j] = 1
+		}
 	}
 	return m, nil
 }
 
-// chooseK applies the component rule to descending eigenvalues.
-func chooseK(eig []float64, total float64, cfg PCAConfig, rank int) int {
+// chooseK applies the component rules to descending eigenvalues: the
+// smallest k reaching VarianceFraction, at most the count above the noise
+// edge, at most MaxComponents, and leaving a residual.
+func chooseK(eig []float64, total float64, cfg PCAConfig, rank, n int) int {
 	limit := min(len(eig), rank-1, cfg.MaxComponents)
 	if cfg.Components > 0 {
 		limit = min(len(eig), rank-1, cfg.Components)
@@ -230,6 +251,12 @@ func chooseK(eig []float64, total float64, cfg PCAConfig, rank int) int {
 	}
 	if limit <= 0 || total <= 0 {
 		return 0
+	}
+	if !cfg.KeepNoise {
+		limit = min(limit, aboveNoiseEdge(eig, total, int(total), n))
+		if limit <= 0 {
+			return 0
+		}
 	}
 	sum := 0.0
 	for k := 1; k <= limit; k++ {
@@ -241,9 +268,47 @@ func chooseK(eig []float64, total float64, cfg PCAConfig, rank int) int {
 	return limit
 }
 
-// setTheta fills Theta from the eigenvalues beyond K. For the randomised
-// solver, the trace not accounted for by the sketched eigenvalues is spread
-// evenly over the remaining rank.
+// aboveNoiseEdge counts the eigenvalues above the Marchenko–Pastur upper
+// edge σ²·(1+sqrt(p/(n-1)))² for p standardised metrics over n rows, with
+// the noise variance σ² estimated from the eigenvalues below the edge
+// (starting from the mean eigenvalue) until the count is stable.
+func aboveNoiseEdge(eig []float64, total float64, p, n int) int {
+	if p < 1 || n < 2 {
+		return 0
+	}
+	edge := math.Pow(1+math.Sqrt(float64(p)/float64(n-1)), 2)
+	sigma2 := total / float64(p)
+	k := -1
+	for range 50 {
+		next := 0
+		for _, l := range eig {
+			if l > sigma2*edge {
+				next++
+			}
+		}
+		if next == k || next >= p {
+			break
+		}
+		k = next
+		kept := 0.0
+		for _, l := range eig[:k] {
+			kept += l
+		}
+		sigma2 = (total - kept) / float64(p-k)
+	}
+	return max(k, 0)
+}
+
+// setTheta fills Theta from the eigenvalues beyond K. The exact solver
+// knows them all. The randomised solver knows θ1 exactly (the trace minus
+// the kept eigenvalues) but only the sketched part of the residual
+// spectrum, so θ2 and θ3 are the larger of two estimates that each
+// undercount: (a) the sketched residual eigenvalues plus the rest of the
+// trace spread evenly over the remaining rank; (b) the expected moments of
+// a sample covariance with n-1 degrees of freedom (Wishart moments) whose
+// population residual is independent across metrics with variances
+// s_j = 1 - Σ_c λ_c·P_jc² (the PCA premise that the residual is noise).
+// (b) captures the spread a flat sketch misses when metrics are many.
 func (m *PCA) setTheta(rank int) {
 	var t [3]float64
 	known := 0.0
@@ -256,16 +321,38 @@ func (m *PCA) setTheta(rank int) {
 		t[1] += l * l
 		t[2] += l * l * l
 	}
-	if !m.Exact {
-		rest := m.TotalVariance - known
-		r := float64(rank - len(m.Eigenvalues))
-		if rest > 0 && r > 0 {
-			e := rest / r
-			t[0] += rest
-			t[1] += rest * e
-			t[2] += rest * e * e
-		}
+	if m.Exact {
+		m.Theta = t
+		return
 	}
+	rest := m.TotalVariance - known
+	if r := float64(rank - len(m.Eigenvalues)); rest > 0 && r > 0 {
+		e := rest / r
+		t[0] += rest
+		t[1] += rest * e
+		t[2] += rest * e * e
+	}
+	// (b): Wishart moments of the residual with diagonal population s.
+	var s1, s2, s3 float64
+	for j := range m.P {
+		if m.Constant[j] {
+			continue
+		}
+		s := 1.0
+		for c := range m.K {
+			v := m.Loadings.At(j, c)
+			s -= m.Eigenvalues[c] * v * v
+		}
+		s = math.Max(s, 0)
+		s1 += s
+		s2 += s * s
+		s3 += s * s * s
+	}
+	nu := float64(m.N - 1)
+	w2 := (1+1/nu)*s2 + s1*s1/nu
+	w3 := (1+3/nu+4/(nu*nu))*s3 + 3*(1+1/nu)*s2*s1/nu + s1*s1*s1/(nu*nu)
+	t[1] = math.Max(t[1], w2)
+	t[2] = math.Max(t[2], w3)
 	m.Theta = t
 }
 
@@ -375,14 +462,23 @@ func descending(vals []float64) []int {
 	return idx
 }
 
-// fitRandomized sketches the row space of the standardised baseline
-// Z = (X - 1·μᵀ)·D⁻¹ without forming Z: centring and scaling are folded
-// into the small factors. Pass 1: W = Ψ·Z with a sparse sign matrix Ψ
-// (l x n, ζ non-zeros per column), so each baseline row is added to ζ sketch
-// rows. W's rows are orthonormalised into Q (l x p). Pass 2: Y = Z·Qᵀ
-// (n x l). The SVD Y = U·Σ·Ṽᵀ gives the principal directions Qᵀ·Ṽ and the
-// eigenvalues σ²/(n-1).
-func (m *PCA) fitRandomized(raw blas64.General, cfg PCAConfig, nonConst, rank int) *mat.Dense {
+// fitRandomized is the randomised SVD of the standardised baseline
+// Z = (X - 1·μᵀ)·D⁻¹, without forming Z: centring and scaling are folded
+// into the small factors.
+//
+//  1. W = Ψ·Z with a sparse sign matrix Ψ (l x n, ζ = min(l, 4) non-zeros
+//     per column, Tropp et al. 2019): each baseline row is added to ζ
+//     sketch rows, O(n·p·ζ). Orthonormalising W's rows gives a basis Q_r
+//     of an approximate row space.
+//  2. Y = Z·Q_rᵀ (n x l) and Q_c = orth(Y). Since Y = Z·Zᵀ·Ψᵀ·R⁻¹, this is
+//     the column-space sketch after one power iteration, the accuracy that
+//     a flat tail of many noisy metrics needs.
+//  3. PowerIters more rounds of W = Q_cᵀ·Z, Y = Z·Q_rᵀ.
+//  4. B = Q_cᵀ·Z (l x p); its SVD gives the principal directions (right
+//     singular vectors) and the eigenvalues σ²/(n-1).
+//
+// The default costs one sparse pass and two dense passes over the data.
+func (m *PCA) fitRandomized(raw blas64.General, cfg PCAConfig, rank int) *mat.Dense {
 	n, p := raw.Rows, raw.Cols
 	l := min(cfg.MaxComponents+cfg.Oversample, rank)
 	if cfg.Components > 0 {
@@ -406,33 +502,30 @@ func (m *PCA) fitRandomized(raw blas64.General, cfg PCAConfig, nonConst, rank in
 	l = orthonormalizeRows(w, l, p)
 	y := make([]float64, n*l)
 	for it := 0; ; it++ {
+		y = y[:n*l]
 		m.zTimesQt(raw, w, l, inv, y)
+		orthonormalizeCols(y, n, l)
+		m.qtTimesZ(raw, y, l, inv, w) // B = Q_cᵀ·Z, or the next row sketch
 		if it == cfg.PowerIters {
 			break
 		}
-		// Subspace iteration: W = Yᵀ·Z, then orthonormalise again.
-		orthonormalizeCols(y, n, l)
-		m.qtTimesZ(raw, y, l, inv, w)
 		l = orthonormalizeRows(w, l, p)
-		y = y[:n*l]
 	}
+	// SVD of B (l x p) through its transpose: Bᵀ = U·Σ·Ṽᵀ, and the left
+	// singular vectors of Bᵀ are the principal directions.
+	bt := mat.NewDense(l, p, w[:l*p]).T()
 	var svd mat.SVD
-	if !svd.Factorize(mat.NewDense(n, l, y), mat.SVDThinV) {
+	if !svd.Factorize(bt, mat.SVDThinU) {
 		panic("analysis: SVD of the sketch did not converge")
 	}
 	sv := svd.Values(nil)
-	var vt mat.Dense
-	svd.VTo(&vt) // l x l, columns are right singular vectors
-	m.Eigenvalues = make([]float64, l)
+	m.Eigenvalues = make([]float64, len(sv))
 	for c, s := range sv {
 		m.Eigenvalues[c] = s * s / float64(n-1)
 	}
-	// Directions Qᵀ·Ṽ (p x l).
-	q := mat.NewDense(l, p, w[:l*p])
-	var v mat.Dense
-	v.Mul(q.T(), &vt)
-	_ = nonConst
-	return &v
+	var u mat.Dense
+	svd.UTo(&u) // p x l
+	return &u
 }
 
 // zTimesQt computes y = Z·qᵀ for the standardised baseline without forming

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"gonum.org/v1/gonum/mat"
+	"gonum.org/v1/gonum/stat/distuv"
 )
 
 // Config configures Fit and Diagnose. The zero value means the defaults
@@ -34,6 +35,17 @@ type Config struct {
 	// OnsetLookback is how many rows before a ranked row the change-point
 	// search looks at. Default 4·Window.
 	OnsetLookback int
+	// MinResidualScale is the smallest normal residual level, as a share
+	// of the metric's baseline standard deviation, against which a
+	// residual is measured: a break smaller than a tenth of a metric's
+	// normal spread is not worth an operator's attention however well the
+	// other metrics predict it. Default 0.1.
+	MinResidualScale float64
+	// SpreadRBC ranks with sqrt(RBC) in units of the metric's baseline
+	// spread instead of its normal residual level (an ablation: it misses
+	// correlation breaks inside the normal range when many noisy metrics
+	// are present, see TestPlantedCorrelationBreak).
+	SpreadRBC bool
 }
 
 func (c Config) withDefaults() Config {
@@ -55,6 +67,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.OnsetLookback == 0 {
 		c.OnsetLookback = 4 * c.Window
+	}
+	if c.MinResidualScale == 0 {
+		c.MinResidualScale = 0.1
 	}
 	return c
 }
@@ -78,6 +93,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: entropy bins %d < 1", ErrConfig, c.EntropyBins)
 	case c.OnsetLookback < 2:
 		return fmt.Errorf("%w: onset lookback %d < 2", ErrConfig, c.OnsetLookback)
+	case !(c.MinResidualScale > 0):
+		return fmt.Errorf("%w: min residual scale %v <= 0", ErrConfig, c.MinResidualScale)
 	}
 	return nil
 }
@@ -95,7 +112,11 @@ type Model struct {
 	EbAT *EbAT
 	// SPELimit and T2Limit are the control limits at Config.Alpha.
 	SPELimit, T2Limit float64
+	// MaxResidualLimit is the limit of the largest per-metric residual
+	// signal: the Gaussian (1 - α'/2) quantile with α' = 1 - (1-α)^(1/p).
+	MaxResidualLimit float64
 
+	resScale     []float64  // normal residual std per metric (standardised units)
 	lower, upper []float64  // Tukey fences
 	ewma0        []float64  // EWMA level at the end of the baseline
 	tail         *mat.Dense // the last Window-1 baseline rows, for entropy windows
@@ -130,6 +151,20 @@ func Fit(baseline *mat.Dense, cfg Config) (*Model, error) {
 		T2Limit:  pca.T2Limit(cfg.Alpha),
 	}
 	m.lower, m.upper = base.TukeyFences(cfg.TukeyK)
+	sidak := -math.Expm1(math.Log1p(-cfg.Alpha) / float64(p))
+	m.MaxResidualLimit = distuv.UnitNormal.Quantile(1 - sidak/2)
+	// The residual signal of metric j is sqrt(RBC_j / E[RBC_j]) over the
+	// baseline, which is |r_j| / sqrt(ResidualVar_j): the residual in units
+	// of its own normal level, so that a metric the others predict tightly
+	// counts a small break as a large one (a correlation break inside the
+	// normal range). The normal level is floored at MinResidualScale of the
+	// metric's baseline spread: near-duplicate metrics (per-core CPU,
+	// replicated counters) predict each other almost exactly, and without
+	// the floor their rounding noise would outrank real faults.
+	m.resScale = make([]float64, p)
+	for j := range p {
+		m.resScale[j] = math.Max(math.Sqrt(pca.ResidualVar[j]), cfg.MinResidualScale)
+	}
 	ew := NewEWMA(cfg.Window)
 	raw := baseline.RawMatrix()
 	for i := range n {
@@ -185,14 +220,16 @@ type MetricScore struct {
 	// Score is the ranking key: the largest fused score the metric reached
 	// over the trailing Window rows.
 	Score float64
-	// Now is the fused score at this row: |Z| + EWMA + RBC.
+	// Now is the fused score at this row: |Z| + EWMA + RBC, each in units
+	// of the metric's own normal variation.
 	Now float64
 	// Z is the signed robust z-score against the baseline.
 	Z float64
 	// EWMA is the jump from the metric's EWMA, in robust scale units.
 	EWMA float64
 	// RBC is the square root of the reconstruction-based contribution to
-	// the SPE, in baseline standard deviations.
+	// the SPE relative to its normal (baseline) level: 1 is typical,
+	// 3 is a residual three times its normal size.
 	RBC float64
 	// Entropy is the EbAT entropy deviation (baseline standard deviations).
 	Entropy float64
@@ -212,8 +249,16 @@ type Diagnosis struct {
 	// their control limits.
 	SPE, T2           []float64
 	SPELimit, T2Limit float64
-	// Score is each row's anomaly score, max(SPE/SPELimit, T2/T2Limit);
-	// above 1 is anomalous.
+	// MaxResidual is each row's largest residual signal (the RBC of the
+	// worst metric relative to its normal level, in standard deviations)
+	// and MaxResidualLimit its Šidák-corrected Gaussian limit at Alpha over
+	// all metrics. The SPE sums the residual of every metric, so with
+	// thousands of noisy metrics a large break in one tightly predicted
+	// metric barely moves it; this test catches that sparse case.
+	MaxResidual      []float64
+	MaxResidualLimit float64
+	// Score is each row's anomaly score, the largest of SPE/SPELimit,
+	// T2/T2Limit and MaxResidual/MaxResidualLimit; above 1 is anomalous.
 	Score []float64
 	// Anomalous marks rows whose Score exceeds 1.
 	Anomalous []bool
@@ -242,27 +287,16 @@ func (m *Model) Diagnose(X *mat.Dense) (*Diagnosis, error) {
 	d := &Diagnosis{
 		Rows: n, Metrics: p,
 		SPE: spe, T2: t2, SPELimit: m.SPELimit, T2Limit: m.T2Limit,
-		Score:     make([]float64, n),
-		Anomalous: make([]bool, n),
-		model:     m,
-		x:         X,
-		z:         make([]float32, n*p),
-		ew:        make([]float32, n*p),
-		rbc:       make([]float32, n*p),
-		persist:   make([]float32, n*p),
-	}
-	for i := range n {
-		s := 0.0
-		if m.SPELimit > 0 {
-			s = spe[i] / m.SPELimit
-		} else if spe[i] > 1e-12 {
-			s = math.Inf(1)
-		}
-		if !math.IsInf(m.T2Limit, 1) && m.T2Limit > 0 {
-			s = math.Max(s, t2[i]/m.T2Limit)
-		}
-		d.Score[i] = s
-		d.Anomalous[i] = s > 1
+		MaxResidual:      make([]float64, n),
+		MaxResidualLimit: m.MaxResidualLimit,
+		Score:            make([]float64, n),
+		Anomalous:        make([]bool, n),
+		model:            m,
+		x:                X,
+		z:                make([]float32, n*p),
+		ew:               make([]float32, n*p),
+		rbc:              make([]float32, n*p),
+		persist:          make([]float32, n*p),
 	}
 	raw := X.RawMatrix()
 	rr := R.RawMatrix()
@@ -277,15 +311,32 @@ func (m *Model) Diagnose(X *mat.Dense) (*Diagnosis, error) {
 		for j, v := range x {
 			z := (v - m.Base.Median[j]) / m.Base.Scale[j]
 			e := math.Abs(dev[j]) / m.Base.Scale[j]
-			c := 0.0
-			if dd := m.PCA.resDiag[j]; dd > 1e-10 {
-				c = math.Abs(r[j]) / math.Sqrt(dd)
+			c := math.Abs(r[j]) / m.resScale[j]
+			if m.Config.SpreadRBC {
+				c = 0
+				if dd := m.PCA.resDiag[j]; dd > 1e-10 {
+					c = math.Abs(r[j]) / math.Sqrt(dd)
+				}
 			}
 			d.z[off+j] = float32(z)
 			d.ew[off+j] = float32(e)
 			d.rbc[off+j] = float32(c)
 			fused[off+j] = float32(math.Abs(z) + e + c)
+			d.MaxResidual[i] = math.Max(d.MaxResidual[i], math.Abs(r[j])/m.resScale[j])
 		}
+	}
+	for i := range n {
+		s := d.MaxResidual[i] / m.MaxResidualLimit
+		if m.SPELimit > 0 {
+			s = math.Max(s, spe[i]/m.SPELimit)
+		} else if spe[i] > 1e-12 {
+			s = math.Inf(1)
+		}
+		if !math.IsInf(m.T2Limit, 1) && m.T2Limit > 0 {
+			s = math.Max(s, t2[i]/m.T2Limit)
+		}
+		d.Score[i] = s
+		d.Anomalous[i] = s > 1
 	}
 	// Persistence: the trailing maximum over Window rows.
 	w := m.Config.Window
@@ -394,13 +445,16 @@ func (d *Diagnosis) explain(i, j int) MetricScore {
 	if math.Abs(s.Entropy) >= th {
 		s.Evidence |= EvidenceEntropy
 	}
+	// Onset: the change point of the metric's fused score, which is in
+	// units of normal variation (about 1), over the lookback.
 	lo := max(0, i-cfg.OnsetLookback+1)
 	if i-lo >= 1 {
 		series := make([]float64, 0, i-lo+1)
 		for k := lo; k <= i; k++ {
-			series = append(series, d.x.At(k, j))
+			o := k*d.Metrics + j
+			series = append(series, math.Abs(float64(d.z[o]))+float64(d.ew[o])+float64(d.rbc[o]))
 		}
-		if tau, stat := MeanShift(series, m.Base.Scale[j]); stat >= th+1 {
+		if tau, stat := MeanShift(series, 1); stat >= th+1 {
 			s.Onset = lo + tau
 			s.Evidence |= EvidenceChange
 		}

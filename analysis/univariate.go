@@ -26,6 +26,9 @@ type Baseline struct {
 	Scale []float64
 	// Q1 and Q3 are the baseline quartiles.
 	Q1, Q3 []float64
+	// Resolution is the smallest gap between distinct baseline values of
+	// each metric (0 for constant metrics).
+	Resolution []float64
 	// Constant marks metrics with a single value in the baseline.
 	Constant []bool
 }
@@ -38,11 +41,12 @@ func FitBaseline(X *mat.Dense) (*Baseline, error) {
 	}
 	raw := X.RawMatrix()
 	b := &Baseline{
-		Median:   make([]float64, p),
-		Scale:    make([]float64, p),
-		Q1:       make([]float64, p),
-		Q3:       make([]float64, p),
-		Constant: make([]bool, p),
+		Median:     make([]float64, p),
+		Scale:      make([]float64, p),
+		Q1:         make([]float64, p),
+		Q3:         make([]float64, p),
+		Constant:   make([]bool, p),
+		Resolution: make([]float64, p),
 	}
 	for i := range n {
 		if err := checkFinite(raw.Data[i*raw.Stride : i*raw.Stride+p]); err != nil {
@@ -74,7 +78,8 @@ func FitBaseline(X *mat.Dense) (*Baseline, error) {
 			if s == 0 {
 				s = 1.2533 * sumAbs / float64(n)
 			}
-			b.Scale[j] = math.Max(s, resolution(col))
+			b.Resolution[j] = resolution(col)
+			b.Scale[j] = math.Max(s, b.Resolution[j])
 		}
 	})
 	var scales []float64

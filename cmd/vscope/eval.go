@@ -74,6 +74,9 @@ for a random ranking (expected value), the floors a method must beat.`,
 	f.Float64Var(&o.cfg.Alpha, "alpha", 0, "significance of the SPE and T2 limits; 0 = default 0.01")
 	f.Float64Var(&o.cfg.PCA.VarianceFraction, "variance", 0, "variance share of the normal subspace; 0 = default 0.90")
 	f.IntVar(&o.cfg.PCA.MaxComponents, "max-components", 0, "cap on principal components; 0 = default 20")
+	f.BoolVar(&o.cfg.PCA.KeepNoise, "keep-noise", false, "ablation: keep components below the Marchenko-Pastur noise edge")
+	f.BoolVar(&o.cfg.SpreadRBC, "spread-rbc", false, "ablation: rank by RBC in units of each metric's spread, not its normal residual level")
+	f.Float64Var(&o.cfg.MinResidualScale, "min-residual-scale", 0, "floor of the normal residual level, share of the metric's spread; 0 = default 0.1")
 	for _, name := range []string{"train", "test", "labels", "range"} {
 		_ = cmd.MarkFlagRequired(name)
 	}
