@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	_ "time/tzdata" // parquet.timeZone works without the system's zoneinfo
 
@@ -65,8 +67,13 @@ type ParquetConfig struct {
 	// Headers lists the headers that become columns; empty means one map
 	// column of all headers.
 	Headers []string `prop:"parquet.headers"`
-	// RowGroupSize is raw event bytes per Parquet row group.
+	// RowGroupSize is raw event bytes per Parquet row group; a file being
+	// finished holds about one row group in memory.
 	RowGroupSize int `prop:"parquet.rowGroupSize"`
+	// ThreadsPoolSize is how many closed files are turned into Parquet at
+	// once, in the background (Flume's hdfs.threadsPoolSize sizes the
+	// HDFS sink's I/O pool the same way).
+	ThreadsPoolSize int `prop:"parquet.threadsPoolSize"`
 	// Fsync syncs the in-use file after every batch, before the commit,
 	// and each finished file and its directory before and after it is
 	// named. Without it a committed batch survives a crash of the agent
@@ -77,18 +84,19 @@ type ParquetConfig struct {
 // NewParquetConfig returns the defaults. Path has none.
 func NewParquetConfig() *ParquetConfig {
 	return &ParquetConfig{
-		FilePrefix:   "FlumeData",
-		FileSuffix:   ".parquet",
-		InUseSuffix:  ".tmp",
-		RollInterval: 30,
-		RollSize:     1024,
-		RollCount:    10,
-		MaxOpenFiles: 5000,
-		Batch:        defaultBatchSize,
-		RoundValue:   1,
-		RoundUnit:    roundSecond,
-		Compression:  "snappy",
-		RowGroupSize: 64 << 20,
+		FilePrefix:      "FlumeData",
+		FileSuffix:      ".parquet",
+		InUseSuffix:     ".tmp",
+		RollInterval:    30,
+		RollSize:        1024,
+		RollCount:       10,
+		MaxOpenFiles:    5000,
+		Batch:           defaultBatchSize,
+		RoundValue:      1,
+		RoundUnit:       roundSecond,
+		Compression:     "snappy",
+		RowGroupSize:    32 << 20,
+		ThreadsPoolSize: 2,
 	}
 }
 
@@ -146,6 +154,9 @@ func (c *ParquetConfig) Validate() error {
 	}
 	if c.RowGroupSize <= 0 {
 		add("parquet.rowGroupSize must be positive, got %d", c.RowGroupSize)
+	}
+	if c.ThreadsPoolSize <= 0 {
+		add("parquet.threadsPoolSize must be positive, got %d", c.ThreadsPoolSize)
 	}
 	if err := checkRound(c.RoundValue, strings.ToLower(c.RoundUnit)); err != nil {
 		add("parquet.roundValue/roundUnit: %v", err)
@@ -257,12 +268,24 @@ type Parquet struct {
 	lock        chan struct{}
 	stopped     bool
 	buckets     map[string]*bucket
-	lru         list.List  // *bucket, most recently written first
-	sealed      []*walFile // no longer written, to be finished
-	touched     []*walFile // written in the current batch
-	lastCounter int64      // the last file counter handed out
-	nextCheck   time.Time  // earliest roll or idle deadline; zero: none
-	rec, key    []byte     // scratch
+	lru         list.List          // *bucket, most recently written first
+	sealed      []*walFile         // no longer written, to be finished
+	touched     []*walFile         // written in the current batch
+	lastCounter int64              // the last file counter handed out
+	nextCheck   time.Time          // earliest roll or idle deadline; zero: none
+	rec, key    []byte             // scratch
+	queue       chan *walFile      // to the finishers; nil when none run
+	cancel      context.CancelFunc // stops the finishers
+	finishers   sync.WaitGroup
+
+	// fmu guards failed, files whose finish failed, retried after
+	// retryInterval; the finishers add to it. Lock order: lock, then fmu.
+	fmu    sync.Mutex
+	failed []*walFile
+	// inflight counts files handed to the finishers and not yet done.
+	inflight atomic.Int64
+	// abandoned counts files the finishers gave up at Stop's deadline.
+	abandoned atomic.Int64
 }
 
 // errNoTimestamp is returned when the escapes need an event's time and
@@ -347,8 +370,41 @@ func (s *Parquet) Start(ctx context.Context, _ component.Host) error {
 	defer s.release()
 	s.stopped = false
 	s.recoverAll(ctx)
+	if s.queue == nil {
+		s.queue = make(chan *walFile, s.cfg.ThreadsPoolSize)
+		var wctx context.Context
+		wctx, s.cancel = context.WithCancel(context.Background())
+		for range s.cfg.ThreadsPoolSize {
+			s.finishers.Add(1)
+			go s.finisher(wctx, s.queue)
+		}
+	}
 	s.set.Counter.MarkStarted()
 	return nil
+}
+
+// finisher turns the files it receives into Parquet until q is closed.
+// A file that fails goes on the failed list for a later retry; one cut
+// short by Stop's deadline is left in use for the next Start to recover.
+func (s *Parquet) finisher(ctx context.Context, q <-chan *walFile) {
+	defer s.finishers.Done()
+	for f := range q {
+		err := s.finish(ctx, f)
+		switch {
+		case err == nil:
+		case ctx.Err() != nil:
+			_ = f.f.Close()
+			s.abandoned.Add(1)
+		default:
+			s.set.Counter.ConnectionFailed.Inc()
+			s.log.Warn("parquet file not finished; will retry", "file", f.path, "err", err)
+			f.retryAt = s.now().Add(retryInterval)
+			s.fmu.Lock()
+			s.failed = append(s.failed, f)
+			s.fmu.Unlock()
+		}
+		s.inflight.Add(-1)
+	}
 }
 
 // Stop closes every open file, turning it into its final Parquet file. It
@@ -366,15 +422,81 @@ func (s *Parquet) Stop(ctx context.Context) error {
 		s.dropBucket(b)
 	}
 	s.nextCheck = time.Time{}
-	err := s.finishSealed(ctx, true)
-	if n := len(s.sealed); n > 0 {
-		for _, f := range s.sealed {
-			_ = f.f.Close()
+	var errs []error
+	if s.queue != nil {
+		if err := s.handOff(ctx, true); err != nil {
+			errs = append(errs, err)
 		}
-		s.sealed = nil
+		close(s.queue)
+		s.queue = nil
+		done := make(chan struct{})
+		go func() { s.finishers.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			s.cancel() // finishers give up at their next row group
+			<-done
+		}
+		s.cancel()
+	}
+	// Without finishers (never started, or out of time): what is left is
+	// tried here once more, then left in use for the next Start.
+	s.fmu.Lock()
+	s.sealed = append(s.sealed, s.failed...)
+	s.failed = nil
+	s.fmu.Unlock()
+	if err := s.finishSealed(ctx, true); err != nil {
+		errs = append(errs, err)
+	}
+	n := len(s.sealed) + int(s.abandoned.Swap(0))
+	for _, f := range s.sealed {
+		_ = f.f.Close()
+	}
+	s.sealed = nil
+	if n > 0 {
+		err := errors.Join(errs...)
 		s.log.Warn("parquet files left in use; the next start recovers them", "sink", s.set.Name, "files", n, "err", err)
 		return fmt.Errorf("stop parquet %s: %d files left in use for recovery: %w", s.set.Name, n, err)
 	}
+	return nil
+}
+
+// handOff gives the sealed files, and the failed ones due for a retry
+// (all of them with force), to the finishers. It waits while they are
+// busy, which slows the sink to the pace Parquet files can be written,
+// and gives up when ctx is done; what is left stays sealed.
+func (s *Parquet) handOff(ctx context.Context, force bool) error {
+	s.fmu.Lock()
+	if len(s.failed) > 0 {
+		now := s.now()
+		keep := s.failed[:0]
+		for _, f := range s.failed {
+			if force || !now.Before(f.retryAt) {
+				s.sealed = append(s.sealed, f)
+			} else {
+				keep = append(keep, f)
+			}
+		}
+		clear(s.failed[len(keep):])
+		s.failed = keep
+	}
+	s.fmu.Unlock()
+	for len(s.sealed) > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		f := s.sealed[0]
+		s.inflight.Add(1)
+		select {
+		case s.queue <- f:
+			s.sealed[0] = nil
+			s.sealed = s.sealed[1:]
+		case <-ctx.Done():
+			s.inflight.Add(-1)
+			return ctx.Err()
+		}
+	}
+	s.sealed = nil
 	return nil
 }
 
@@ -393,8 +515,9 @@ func (s *Parquet) InUseFiles() []string {
 
 // Process closes the files whose roll interval or idle timeout passed,
 // takes a batch, writes it to the in-use files of its buckets, flushes
-// them and commits; then it finishes the files that were closed. After
-// Stop it returns ErrStopped without taking anything.
+// them and commits; then it hands the files that were closed to the
+// finishers, which turn them into Parquet in the background. After Stop it
+// returns ErrStopped without taking anything.
 func (s *Parquet) Process(ctx context.Context) (component.Status, error) {
 	if err := s.acquire(ctx); err != nil {
 		return component.Backoff, err
@@ -405,7 +528,11 @@ func (s *Parquet) Process(ctx context.Context) (component.Status, error) {
 	}
 	s.closeExpired(s.now())
 	st, err := s.d.drain(ctx, s.write)
-	if ferr := s.finishSealed(ctx, false); ferr != nil {
+	finish := s.finishSealed
+	if s.queue != nil {
+		finish = s.handOff
+	}
+	if ferr := finish(ctx, false); ferr != nil {
 		st, err = component.Backoff, errors.Join(err, ferr)
 	}
 	return st, err
@@ -575,6 +702,10 @@ func (s *Parquet) openFile(b *bucket, now time.Time) (*walFile, error) {
 			return nil, fmt.Errorf("create %s: %w", path, err)
 		}
 		f, err := s.initFile(fh, path, final)
+		if errors.Is(err, errLostFile) {
+			_ = fh.Close()
+			continue
+		}
 		if err != nil {
 			_ = fh.Close()
 			_ = os.Remove(path)
@@ -594,11 +725,22 @@ func (s *Parquet) openFile(b *bucket, now time.Time) (*walFile, error) {
 	return nil, fmt.Errorf("open next file in %s: %d names in a row exist: %w", b.dir, maxSkips, fs.ErrExist)
 }
 
-// initFile locks a newly created in-use file (before its header exists, so
-// recovery never takes it for an orphan) and writes the header.
+// errLostFile means a newly created in-use file was removed by a recovery
+// before the writer could lock it.
+var errLostFile = errors.New("in-use file removed before it was locked")
+
+// initFile locks a newly created in-use file and writes its header. A
+// recovery may lock it first, find no header and remove it: then the name
+// no longer leads to the file and errLostFile says to try the next name.
 func (s *Parquet) initFile(fh *os.File, path, final string) (*walFile, error) {
 	if err := lockFileWait(fh); err != nil {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	// A recovery that locked the file first removed it as an orphan.
+	if fi, err := fh.Stat(); err != nil {
+		return nil, fmt.Errorf("stat %s: %w", path, err)
+	} else if cur, err := os.Stat(path); err != nil || !os.SameFile(fi, cur) {
+		return nil, errLostFile
 	}
 	hdr := appendWALHeader(nil, final)
 	if _, err := fh.Write(hdr); err != nil {
@@ -706,8 +848,9 @@ func (s *Parquet) closeExpired(now time.Time) {
 	}
 }
 
-// finishSealed finishes the sealed files. Files that fail are kept and
-// retried after retryInterval, or at once when force is set (Stop).
+// finishSealed finishes the sealed files here, when no finishers run.
+// Files that fail are kept and retried after retryInterval, or at once
+// when force is set (Stop).
 func (s *Parquet) finishSealed(ctx context.Context, force bool) error {
 	if len(s.sealed) == 0 {
 		return nil
@@ -817,7 +960,12 @@ func (s *Parquet) recoverFile(ctx context.Context, path string) error {
 	}
 	final, r, err := openWAL(f)
 	if errors.Is(err, errWALHeader) {
-		return nil // not ours, or created but never written
+		if _, serr := f.Seek(0, io.SeekStart); serr == nil && partialWALHeader(f) {
+			// Created, but the writer died before its header was whole:
+			// it never held an event.
+			return os.Remove(path)
+		}
+		return nil // not ours
 	}
 	if err != nil {
 		return err

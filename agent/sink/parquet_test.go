@@ -348,6 +348,7 @@ func TestParquetRollsByIntervalAndIdle(t *testing.T) {
 		drainAll(t, s, r.ch)
 	}
 	count := func() map[string]int {
+		s.waitFinished(t)
 		out := map[string]int{}
 		for _, f := range finals(t, dir) {
 			out[filepath.Dir(f)] += len(readParquet(t, filepath.Join(dir, f)))
@@ -609,6 +610,7 @@ func TestParquetMaxOpenFilesClosesLeastRecentlyUsed(t *testing.T) {
 		drainAll(t, s, r.ch)
 	}
 	closed := func() []string {
+		s.waitFinished(t)
 		var out []string
 		for _, f := range finals(t, dir) {
 			out = append(out, filepath.Dir(f))
@@ -746,11 +748,30 @@ func TestParquetFilesAppearComplete(t *testing.T) {
 	}
 }
 
+// waitFinished waits until the finishers have done every file handed to
+// them.
+func (s *Parquet) waitFinished(t testing.TB) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.inflight.Load() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d files still being finished", s.inflight.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // crash abandons the sink as a killed process would: file descriptors
 // (and so the locks) go, nothing is finished.
 func (s *Parquet) crash() {
 	s.lock <- struct{}{}
 	defer s.release()
+	if s.queue != nil {
+		s.cancel()
+		close(s.queue)
+		s.finishers.Wait()
+		s.queue = nil
+	}
 	for _, b := range s.buckets {
 		if b.file != nil {
 			_ = b.file.f.Close()
@@ -841,15 +862,25 @@ func TestParquetRecoveryLeavesLiveAndForeignFiles(t *testing.T) {
 	if err := os.WriteFile(foreign, []byte("mine"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	empty := filepath.Join(dir, "FlumeData.1.parquet.tmp")
-	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+	// A whole header with a bad checksum: not the sink's, left alone.
+	bad := appendWALHeader(nil, "FlumeData.2.parquet")
+	bad[len(bad)-1] ^= 0xff
+	if err := os.WriteFile(filepath.Join(dir, "FlumeData.2.parquet.tmp"), bad, 0o644); err != nil {
 		t.Fatal(err)
+	}
+	// What a writer that died at creation leaves: nothing, or part of a
+	// header. Recovery removes those.
+	for i, n := range []int{0, 3, 8, 9, 11} {
+		partial := filepath.Join(dir, fmt.Sprintf("FlumeData.%d.parquet.tmp", 10+i))
+		if err := os.WriteFile(partial, appendWALHeader(nil, "FlumeData.1.parquet")[:n], 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	_, s2 := newParquetSink(t, dir, nil)
 	_ = s2
 	files := tree(t, dir)
 	if len(files) != 3 || len(finals(t, dir)) != 0 {
-		t.Fatalf("a second sink's recovery touched files: %q", files)
+		t.Fatalf("a second sink's recovery touched the wrong files: %q", files)
 	}
 	if err := s.Stop(context.Background()); err != nil {
 		t.Fatal(err)

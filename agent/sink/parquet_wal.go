@@ -118,6 +118,32 @@ func openWAL(f *os.File) (final string, r *walReader, err error) {
 	return string(name[:n]), &walReader{r: br, off: off, limit: -1}, nil
 }
 
+// partialWALHeader reports whether r holds a strict prefix of an in-use
+// file header and nothing else: what a writer that died at creation
+// leaves behind (possibly nothing at all).
+func partialWALHeader(r io.Reader) bool {
+	const limit = len(walMagic) + binary.MaxVarintLen64 + 4096 + 4
+	b, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
+	if err != nil || len(b) > limit {
+		return false
+	}
+	if len(b) <= len(walMagic) {
+		return string(b) == walMagic[:len(b)]
+	}
+	if string(b[:len(walMagic)]) != walMagic {
+		return false
+	}
+	rest := b[len(walMagic):]
+	n, k := binary.Uvarint(rest)
+	if k == 0 {
+		return len(rest) < binary.MaxVarintLen64 // the length itself is cut
+	}
+	if k < 0 || n == 0 || n > 4096 {
+		return false
+	}
+	return len(rest) < k+int(n)+4
+}
+
 func uvarintLen(n uint64) int {
 	var b [binary.MaxVarintLen64]byte
 	return binary.PutUvarint(b[:], n)
