@@ -3,11 +3,25 @@
 # per-entity table and the mean, next to the z-score and random floors.
 #
 #   docs/bench/asd-eval.sh [ASD_DIR]     (default ../shared/datasets/asd)
+#   docs/bench/asd-eval.sh pca           PCA fit speed, 3600 x 10000, next to
+#                                        scikit-learn in the same run
 #
 # VSCOPE (default build/vscope) is the binary; JSON per entity goes to
 # $OUT (default build/asd-eval) so the numbers can be recomputed. ASD's label
 # ranges are inclusive. The data is read in place, never copied.
 set -eu
+if [ "${1:-}" = pca ]; then
+	# Go: BenchmarkPCAFit (standardise + fit, default configuration).
+	go test -run '^$' -bench 'PCAFit' -benchtime "${BENCHTIME:-5x}" ./analysis | grep -E '^(Benchmark|cpu:)'
+	PY=/usr/bin/python3
+	if "$PY" -c 'import sklearn' 2>/dev/null; then
+		"$PY" docs/bench/asd-eval.py 3600 1000 3
+		"$PY" docs/bench/asd-eval.py 3600 10000 3
+	else
+		echo "asd-eval: $PY has no scikit-learn (Debian python3-sklearn); skipped" >&2
+	fi
+	exit 0
+fi
 ASD=${1:-../shared/datasets/asd}
 VSCOPE=${VSCOPE:-build/vscope}
 OUT=${OUT:-build/asd-eval}
