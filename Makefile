@@ -30,7 +30,7 @@ test-long:
 
 ## bench: throughput of the agent next to Benthos, measured in one run
 bench: build $(BUILD)/benthos
-	$(GO) test -run '^$$' -bench . -benchmem ./agent/...
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 300ms ./agent/...
 	BENTHOS=$(BUILD)/benthos VSCOPE=$(BUILD)/vscope ./docs/bench/run.sh
 
 # Benthos is built from the Go module proxy in a throwaway module, outside
