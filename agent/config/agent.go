@@ -489,13 +489,28 @@ func (b *builder) crossCheck() {
 	}
 }
 
+// batchKeys are the properties that set a batch size: the common one and
+// the prefixed ones of file_roll (sink.batchSize) and parquet
+// (parquet.batchSize, Flume's hdfs.batchSize).
+var batchKeys = []string{"sink.batchSize", "parquet.batchSize", "batchSize"}
+
+// batchProp returns the property that set sp's batch size, if the user set
+// one.
+func batchProp(sp *Spec) (Prop, bool) {
+	for _, k := range batchKeys {
+		if p, ok := sp.Props.Props[k]; ok {
+			return p, true
+		}
+	}
+	return Prop{}, false
+}
+
 // lowerDefault fits a batch size the user did not set to the channel's
 // transactionCapacity, if the config allows it.
 func lowerDefault(sp *Spec, tc int) bool {
-	_, set := sp.Props.Props["batchSize"]
-	_, sinkSet := sp.Props.Props["sink.batchSize"]
+	_, set := batchProp(sp)
 	s, ok := sp.Config.(component.BatchSizeSetter)
-	if set || sinkSet || !ok {
+	if set || !ok {
 		return false
 	}
 	s.SetBatchSize(tc)
@@ -503,8 +518,8 @@ func lowerDefault(sp *Spec, tc int) bool {
 }
 
 func (b *builder) batchErr(sp *Spec, size int, ch string, tc int) *Error {
-	p, ok := sp.Props.Props["batchSize"]
-	what := "batchSize"
+	p, ok := batchProp(sp)
+	what := strings.TrimPrefix(p.Key, sp.Prefix+".")
 	if !ok {
 		p = sp.Pos
 		p.Key = sp.Prefix + ".batchSize"

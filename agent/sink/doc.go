@@ -7,6 +7,13 @@
 //     dump then the text: `Event: { headers:{k=v} body: 48 69 ... Hi }`.
 //   - file_roll (RollingFileSink) writes events to a directory, one file
 //     per roll interval.
+//   - parquet writes columnar files (Apache Parquet, via Arrow) in place
+//     of Flume's HDFS sink: paths with Flume's escapes (pathescape.go),
+//     one open file per bucket, rolled by interval, size and count. A file
+//     in use is a log of its events (parquet_wal.go), converted to Parquet
+//     when it closes (parquet_file.go) or, after a crash, by the next
+//     Start, so committed events survive and no partial file is ever
+//     visible under a final name.
 //
 // Every sink runs the same cycle in Process: take up to batchSize events
 // (the take may be empty), deliver them, then commit; on a failed delivery
@@ -16,5 +23,6 @@
 // may be called concurrently with it.
 //
 // Each sink has a Factory function (NullFactory, LoggerFactory,
-// RollFactory) that accepts Flume's type name and class name.
+// RollFactory, ParquetFactory) that accepts Flume's type name and class
+// name.
 package sink

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -208,5 +209,43 @@ func TestAgentParquetSurvivesKill(t *testing.T) {
 			t.Errorf("run %s: %d rows, but the sink had committed %d events when killed", run, len(seqs), n)
 		}
 		t.Logf("run %s: killed after %d committed events; %d rows recovered", run, n, len(seqs))
+	}
+}
+
+// A parquet sink's batch size is checked against its channel like every
+// other, under the property that set it; bad parquet properties are
+// reported with the rest.
+func TestAgentParquetCheck(t *testing.T) {
+	conf := writeConf(t, `a1.sources = r1
+a1.channels = c1
+a1.sinks = k1 k2 k3
+a1.sources.r1.type = seq
+a1.sources.r1.channels = c1
+a1.channels.c1.type = memory
+a1.channels.c1.transactionCapacity = 100
+a1.sinks.k1.type = parquet
+a1.sinks.k1.channel = c1
+a1.sinks.k1.parquet.path = /tmp/vscope-never-written/%Y
+a1.sinks.k1.parquet.batchSize = 500
+a1.sinks.k2.type = parquet
+a1.sinks.k2.channel = c1
+a1.sinks.k2.parquet.path = hdfs://namenode/flume/%Y
+a1.sinks.k3.type = parquet
+a1.sinks.k3.channel = c1
+a1.sinks.k3.parquet.path = /tmp/vscope-never-written
+a1.sinks.k3.hdfs.rollCount = 5
+`)
+	out, err := exec.Command(vscopeBin, "agent", "-f", conf, "-n", "a1", "--check").CombinedOutput()
+	if err == nil {
+		t.Fatalf("--check accepted a bad file:\n%s", out)
+	}
+	for _, want := range []string{
+		conf + `:11: a1.sinks.k1.parquet.batchSize: parquet.batchSize 500 exceeds transactionCapacity 100 of channel "c1"`,
+		`a1.sinks.k2: parquet.path "hdfs://namenode/flume/%Y": only local paths are supported`,
+		conf + `:18: a1.sinks.k3.hdfs.rollCount: unknown property "hdfs.rollCount"`,
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
 	}
 }
