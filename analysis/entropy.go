@@ -91,19 +91,31 @@ func (e *EbAT) bin(j int, v float64) int {
 }
 
 // windowEntropies appends to dst the entropy (bits) of metric j's bins over
-// the trailing window ending at each index of series, using a sliding
-// histogram (windows at the start are shorter).
+// the trailing window ending at each index of series (windows at the start
+// are shorter). The histogram slides one value at a time and the entropy
+// is kept as H = log2(w) - Σ c·log2(c) / w, so each step costs O(1).
 func (e *EbAT) windowEntropies(dst []float64, j int, series []float64) []float64 {
 	counts := make([]int, e.Bins+2)
 	bins := make([]int, len(series))
+	clog := make([]float64, e.Window+1) // c·log2(c)
+	for c := 2; c <= e.Window; c++ {
+		clog[c] = float64(c) * math.Log2(float64(c))
+	}
+	sum := 0.0 // Σ c·log2(c) over the bins
+	move := func(b, delta int) {
+		sum -= clog[counts[b]]
+		counts[b] += delta
+		sum += clog[counts[b]]
+	}
 	for i, v := range series {
+		if i >= e.Window {
+			move(bins[i-e.Window], -1)
+		}
 		b := e.bin(j, v)
 		bins[i] = b
-		counts[b]++
-		if i >= e.Window {
-			counts[bins[i-e.Window]]--
-		}
-		dst = append(dst, histEntropy(counts, min(i+1, e.Window)))
+		move(b, 1)
+		w := float64(min(i+1, e.Window))
+		dst = append(dst, math.Max(0, math.Log2(w)-sum/w))
 	}
 	return dst
 }

@@ -48,3 +48,21 @@ func TestEbATFlagsFlappingAndStuckMetrics(t *testing.T) {
 	distinct := mat.NewDense(4, 1, []float64{e.Lo[0], e.Hi[0], e.Lo[0] - 1, e.Hi[0] + 1})
 	approx(t, "m-event", e.MEventEntropy(distinct), 2, 1e-12)
 }
+
+func TestWindowEntropiesMatchDirect(t *testing.T) {
+	r := newRand(14)
+	series := make([]float64, 300)
+	for i := range series {
+		series[i] = r.NormFloat64()
+	}
+	X := mat.NewDense(300, 1, series)
+	e, err := FitEbAT(X, 17, 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := e.windowEntropies(nil, 0, series)
+	for i := range series {
+		h, _ := e.MetricEntropy(0, series[max(0, i-16):i+1])
+		approx(t, "entropy", got[i], h, 1e-9)
+	}
+}

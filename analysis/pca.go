@@ -60,12 +60,10 @@ type PCAConfig struct {
 	Components int
 	// KeepNoise turns off the noise rule. By default a component is kept
 	// only if its eigenvalue stands above the Marchenko–Pastur upper edge
-	// σ²·(1+sqrt(γ))², γ = p/(n-1): the largest eigenvalue that p
-	// uncorrelated metrics of variance σ² produce from n rows, with σ²
-	// re-estimated from the eigenvalues not kept until k is stable. Without
-	// it, a baseline with many independent noisy metrics has its variance
-	// rule satisfied by noise directions, which then hide real faults from
-	// the residual.
+	// (1+sqrt(γ))², γ = p/(n-1): the largest eigenvalue that p uncorrelated
+	// standardised metrics produce from n rows. Without it, a baseline with
+	// many independent noisy metrics has its variance rule satisfied by
+	// noise directions, which then hide real faults from the residual.
 	KeepNoise bool
 	// Solver chooses the decomposition. Default SolverAuto.
 	Solver Solver
@@ -253,7 +251,7 @@ func chooseK(eig []float64, total float64, cfg PCAConfig, rank, n int) int {
 		return 0
 	}
 	if !cfg.KeepNoise {
-		limit = min(limit, aboveNoiseEdge(eig, total, int(total), n))
+		limit = min(limit, aboveNoiseEdge(eig, int(total), n))
 		if limit <= 0 {
 			return 0
 		}
@@ -269,34 +267,25 @@ func chooseK(eig []float64, total float64, cfg PCAConfig, rank, n int) int {
 }
 
 // aboveNoiseEdge counts the eigenvalues above the Marchenko–Pastur upper
-// edge σ²·(1+sqrt(p/(n-1)))² for p standardised metrics over n rows, with
-// the noise variance σ² estimated from the eigenvalues below the edge
-// (starting from the mean eigenvalue) until the count is stable.
-func aboveNoiseEdge(eig []float64, total float64, p, n int) int {
+// edge (1+sqrt(p/(n-1)))² of p uncorrelated standardised metrics over n
+// rows: components that explain more than uncorrelated metrics can by
+// chance. Every standardised metric has variance 1, so its noise variance
+// is at most 1 and the edge is conservative. (Re-estimating the noise
+// variance from the eigenvalues below the edge, as for homogeneous noise,
+// fails here: tightly coupled metrics have tiny residual variance, pull
+// the estimate down and let the noise metrics' eigenvalues over the edge.)
+func aboveNoiseEdge(eig []float64, p, n int) int {
 	if p < 1 || n < 2 {
 		return 0
 	}
 	edge := math.Pow(1+math.Sqrt(float64(p)/float64(n-1)), 2)
-	sigma2 := total / float64(p)
-	k := -1
-	for range 50 {
-		next := 0
-		for _, l := range eig {
-			if l > sigma2*edge {
-				next++
-			}
+	k := 0
+	for _, l := range eig {
+		if l > edge {
+			k++
 		}
-		if next == k || next >= p {
-			break
-		}
-		k = next
-		kept := 0.0
-		for _, l := range eig[:k] {
-			kept += l
-		}
-		sigma2 = (total - kept) / float64(p-k)
 	}
-	return max(k, 0)
+	return k
 }
 
 // setTheta fills Theta from the eigenvalues beyond K. The exact solver

@@ -176,9 +176,23 @@ func TestPCAComponentRule(t *testing.T) {
 	if sum < 0.9*m.TotalVariance {
 		t.Errorf("kept variance %.3f < 90%% of %.3f", sum, m.TotalVariance)
 	}
-	capped, _ := FitPCA(X, PCAConfig{VarianceFraction: 1, MaxComponents: 4})
+	capped, _ := FitPCA(X, PCAConfig{VarianceFraction: 1, MaxComponents: 4, KeepNoise: true})
 	if capped.K != 4 {
 		t.Errorf("capped K = %d, want 4", capped.K)
+	}
+	// Asking for all the variance, the noise edge still stops at the three
+	// real factors.
+	if all, _ := FitPCA(X, PCAConfig{VarianceFraction: 1}); all.K != 3 {
+		t.Errorf("noise-edge K = %d, want 3", all.K)
+	}
+	// 12 correlated metrics in two groups among 28 noise metrics: two
+	// components stand above the noise (a third may, since the AR(1) noise
+	// has fewer effective rows than the edge assumes), while 90% of the
+	// variance would take 20.
+	sys, _ := FitPCA(plantSystem(newRand(5), 0, 2880, nil), PCAConfig{})
+	keep, _ := FitPCA(plantSystem(newRand(5), 0, 2880, nil), PCAConfig{KeepNoise: true})
+	if sys.K < 2 || sys.K > 3 || keep.K != 20 {
+		t.Errorf("planted system: K = %d (want 2-3), without the noise rule %d (want 20)", sys.K, keep.K)
 	}
 }
 

@@ -445,8 +445,10 @@ func (d *Diagnosis) explain(i, j int) MetricScore {
 	if math.Abs(s.Entropy) >= th {
 		s.Evidence |= EvidenceEntropy
 	}
-	// Onset: the change point of the metric's fused score, which is in
-	// units of normal variation (about 1), over the lookback.
+	// Onset: the change point of the metric's fused score (in units of
+	// normal variation, so sigma 1) over the lookback. The split statistic
+	// is the maximum over the lookback of a standard normal under no
+	// change, so it must clear ZThreshold + 1 to count.
 	lo := max(0, i-cfg.OnsetLookback+1)
 	if i-lo >= 1 {
 		series := make([]float64, 0, i-lo+1)
