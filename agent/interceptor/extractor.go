@@ -16,7 +16,7 @@ import (
 // holds the serializers.* keys: "s1.name", "s1.type", "s1.pattern".
 type RegexExtractorConfig struct {
 	Regex       string            `prop:"regex,required"`
-	Names       []string          `prop:"serializers"`
+	Names       []string          `prop:"serializers,required"`
 	Serializers map[string]string `prop:"serializers.*"`
 
 	re     *regexp.Regexp
@@ -33,8 +33,17 @@ type extractField struct {
 // milliseconds.
 const millisSerializer = "org.apache.flume.interceptor.RegexExtractorInterceptorMillisSerializer"
 
+// passThroughSerializer is Flume's default serializer: the group as is.
+const passThroughSerializer = "org.apache.flume.interceptor.RegexExtractorInterceptorPassThroughSerializer"
+
 // Validate compiles the regex and matches serializers to groups.
 func (c *RegexExtractorConfig) Validate() error {
+	if c.Regex == "" {
+		return fmt.Errorf("regex must not be empty")
+	}
+	if len(c.Names) == 0 {
+		return fmt.Errorf("serializers must name at least one serializer")
+	}
 	re, err := regexp.Compile(c.Regex)
 	if err != nil {
 		return fmt.Errorf("regex: %w", err)
@@ -66,9 +75,9 @@ func (c *RegexExtractorConfig) Validate() error {
 		if f.header == "" {
 			return fmt.Errorf("serializers.%s.name is required", n)
 		}
-		switch typ := c.Serializers[n+".type"]; typ {
-		case "", "default", "org.apache.flume.interceptor.RegexExtractorInterceptorPassThroughSerializer":
-		case millisSerializer:
+		switch typ := strings.TrimSpace(c.Serializers[n+".type"]); {
+		case typ == "", strings.EqualFold(typ, "default"), typ == passThroughSerializer:
+		case typ == millisSerializer:
 			p := c.Serializers[n+".pattern"]
 			if p == "" {
 				return fmt.Errorf("serializers.%s.pattern is required by %s", n, typ)
@@ -86,36 +95,101 @@ func (c *RegexExtractorConfig) Validate() error {
 	return nil
 }
 
-// jodaToGo converts the common Joda-Time/SimpleDateFormat letters to a Go
-// layout.
+// jodaFields maps Joda-Time pattern letters, by run length, to Go layout
+// elements. Only what both libraries can parse is listed; anything else is
+// a configuration error rather than a silently wrong timestamp.
+var jodaFields = []struct{ joda, gol string }{
+	{"yyyy", "2006"}, {"yy", "06"},
+	{"MMMM", "January"}, {"MMM", "Jan"}, {"MM", "01"}, {"M", "1"},
+	{"dd", "02"}, {"d", "2"},
+	{"EEEE", "Monday"}, {"EEE", "Mon"},
+	{"HH", "15"}, {"H", "15"}, // Go's "15" parses one or two digits
+	{"hh", "03"}, {"h", "3"},
+	{"mm", "04"}, {"m", "4"},
+	{"ss", "05"}, {"s", "5"},
+	{"SSS", "000"},
+	{"a", "PM"},
+	{"ZZ", "-07:00"}, {"Z", "-0700"},
+}
+
+// jodaToGo converts a Joda-Time pattern (what Flume's millis serializer
+// takes) to a Go time layout. Text in single quotes is literal and two
+// single quotes stand for one; other ASCII letters must be known fields.
 func jodaToGo(p string) (string, error) {
-	repl := []struct{ joda, gol string }{
-		{"yyyy", "2006"}, {"yy", "06"}, {"MMM", "Jan"}, {"MM", "01"}, {"dd", "02"},
-		{"HH", "15"}, {"hh", "03"}, {"mm", "04"}, {"ss", "05"}, {"SSS", "000"},
-		{"a", "PM"}, {"Z", "-0700"}, {"EEE", "Mon"},
-	}
 	var b strings.Builder
 	for i := 0; i < len(p); {
-		matched := false
-		for _, r := range repl {
-			if strings.HasPrefix(p[i:], r.joda) {
-				b.WriteString(r.gol)
-				i += len(r.joda)
-				matched = true
-				break
-			}
-		}
-		if matched {
-			continue
-		}
 		c := p[i]
-		if (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') {
-			return "", fmt.Errorf("unsupported date pattern letter %q in %q", c, p)
+		switch {
+		case c == '\'':
+			var lit strings.Builder
+			i++
+			for {
+				if i == len(p) {
+					return "", fmt.Errorf("unterminated quote in date pattern %q", p)
+				}
+				if p[i] == '\'' {
+					if i+1 < len(p) && p[i+1] == '\'' {
+						lit.WriteByte('\'')
+						i += 2
+						continue
+					}
+					i++
+					break
+				}
+				lit.WriteByte(p[i])
+				i++
+			}
+			if lit.Len() == 0 { // '' outside a quote: one quote
+				lit.WriteByte('\'')
+			}
+			if err := checkLiteral(lit.String(), p); err != nil {
+				return "", err
+			}
+			b.WriteString(lit.String())
+		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+			n := 1
+			for i+n < len(p) && p[i+n] == c {
+				n++
+			}
+			run := p[i : i+n]
+			gol := ""
+			for _, f := range jodaFields {
+				if f.joda == run {
+					gol = f.gol
+					break
+				}
+			}
+			if gol == "" {
+				return "", fmt.Errorf("unsupported date pattern field %q in %q", run, p)
+			}
+			if run == "SSS" && (i == 0 || (p[i-1] != '.' && p[i-1] != ',')) {
+				return "", fmt.Errorf("date pattern %q: SSS must follow '.' or ','", p)
+			}
+			b.WriteString(gol)
+			i += n
+		default:
+			if err := checkLiteral(string(c), p); err != nil {
+				return "", err
+			}
+			b.WriteByte(c)
+			i++
 		}
-		b.WriteByte(c)
-		i++
 	}
 	return b.String(), nil
+}
+
+// checkLiteral rejects literal text that Go would read as a layout
+// element (digits, or words such as "Jan", "Mon", "PM", "MST").
+func checkLiteral(lit, p string) error {
+	for _, w := range []string{"Jan", "Mon", "MST", "PM", "pm"} {
+		if strings.Contains(lit, w) {
+			return fmt.Errorf("date pattern %q: literal %q cannot be expressed as a Go layout", p, lit)
+		}
+	}
+	if strings.ContainsAny(lit, "0123456789") {
+		return fmt.Errorf("date pattern %q: literal digits %q cannot be expressed as a Go layout", p, lit)
+	}
+	return nil
 }
 
 // RegexExtractorFactory copies the regex's capture groups into headers.
@@ -123,23 +197,26 @@ func RegexExtractorFactory() component.InterceptorFactory {
 	return factory("regex_extractor", "org.apache.flume.interceptor.RegexExtractorInterceptor$Builder",
 		func() *RegexExtractorConfig { return &RegexExtractorConfig{} },
 		func(c *RegexExtractorConfig) (component.Interceptor, error) {
-			if c.re == nil {
-				if err := c.Validate(); err != nil {
-					return nil, err
-				}
-			}
+			re, fields := c.re, c.fields
 			return component.InterceptorFunc(func(b []event.Event) []event.Event {
 				for i := range b {
-					m := c.re.FindSubmatch(b[i].Body)
+					m := re.FindSubmatchIndex(b[i].Body)
 					if m == nil {
 						continue
 					}
-					for j, f := range c.fields {
-						v := string(m[j+1])
+					for j, f := range fields {
+						lo, hi := m[2*j+2], m[2*j+3]
+						if lo < 0 {
+							continue // the group took no part in the match
+						}
+						v := string(b[i].Body[lo:hi])
 						if f.millis != "" {
 							t, err := time.ParseInLocation(f.millis, v, time.Local)
 							if err != nil {
-								continue // Flume leaves the header unset too
+								// Flume's serializer throws and the whole
+								// batch fails; here only this header is
+								// left unset.
+								continue
 							}
 							v = strconv.FormatInt(t.UnixMilli(), 10)
 						}

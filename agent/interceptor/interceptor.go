@@ -41,15 +41,25 @@ func factory[C any](typ, alias string, defaults func() *C, build func(*C) (compo
 		Aliases:   []string{alias},
 		NewConfig: func() component.Config { return defaults() },
 		Create: func(_ component.Settings, cfg component.Config) (component.Interceptor, error) {
-			return build(cfg.(*C))
+			c := cfg.(*C)
+			// A config built by hand (not decoded) is checked too, so a
+			// bad pattern is an error here rather than a panic later.
+			if v, ok := any(c).(component.Validator); ok {
+				if err := v.Validate(); err != nil {
+					return nil, err
+				}
+			}
+			return build(c)
 		},
 	}
 }
 
-// TimestampConfig: Flume's TimestampInterceptor.
+// TimestampConfig: Flume's TimestampInterceptor. The header's name is
+// set with headerName, the key Flume's code reads (its class comment says
+// "header", which Flume ignores).
 type TimestampConfig struct {
 	PreserveExisting bool   `prop:"preserveExisting"`
-	Header           string `prop:"header"`
+	Header           string `prop:"headerName"`
 }
 
 // TimestampFactory sets a header to the time of interception, in epoch
@@ -143,6 +153,41 @@ type RemoveHeaderConfig struct {
 	FromList          string `prop:"fromList"`
 	FromListSeparator string `prop:"fromListSeparator"`
 	Matching          string `prop:"matching"`
+
+	names map[string]bool
+	match *regexp.Regexp
+}
+
+// Validate compiles fromListSeparator and matching and splits fromList.
+func (c *RemoveHeaderConfig) Validate() error {
+	c.names = map[string]bool{}
+	if c.WithName != "" {
+		c.names[c.WithName] = true
+	}
+	if c.FromList != "" {
+		sep, err := regexp.Compile(c.FromListSeparator)
+		if err != nil {
+			return fmt.Errorf("fromListSeparator: %w", err)
+		}
+		for _, n := range sep.Split(c.FromList, -1) {
+			if n != "" { // Java's split drops trailing empty strings
+				c.names[n] = true
+			}
+		}
+	}
+	c.match = nil
+	if c.Matching != "" {
+		if _, err := regexp.Compile(c.Matching); err != nil {
+			return fmt.Errorf("matching: %w", err)
+		}
+		// Java's Matcher.matches(): the whole name must match.
+		m, err := regexp.Compile(`^(?:` + c.Matching + `)\z`)
+		if err != nil {
+			return fmt.Errorf("matching: %w", err)
+		}
+		c.match = m
+	}
+	return nil
 }
 
 // RemoveHeaderFactory removes headers by name, by list or by regex.
@@ -150,27 +195,7 @@ func RemoveHeaderFactory() component.InterceptorFactory {
 	return factory("remove_header", "org.apache.flume.interceptor.RemoveHeaderInterceptor$Builder",
 		func() *RemoveHeaderConfig { return &RemoveHeaderConfig{FromListSeparator: `\s*,\s*`} },
 		func(c *RemoveHeaderConfig) (component.Interceptor, error) {
-			names := map[string]bool{}
-			if c.WithName != "" {
-				names[c.WithName] = true
-			}
-			if c.FromList != "" {
-				sep, err := regexp.Compile(c.FromListSeparator)
-				if err != nil {
-					return nil, fmt.Errorf("fromListSeparator: %w", err)
-				}
-				for _, n := range sep.Split(c.FromList, -1) {
-					names[n] = true
-				}
-			}
-			var match *regexp.Regexp
-			if c.Matching != "" {
-				m, err := regexp.Compile(c.Matching)
-				if err != nil {
-					return nil, fmt.Errorf("matching: %w", err)
-				}
-				match = m
-			}
+			names, match := c.names, c.match
 			return component.InterceptorFunc(func(b []event.Event) []event.Event {
 				for i := range b {
 					for k := range b[i].Headers {
@@ -202,17 +227,18 @@ func UUIDFactory() component.InterceptorFactory {
 			}
 			var mu sync.Mutex // the generator is shared by concurrent sources' goroutines
 			gen := mrand.NewChaCha8(seed)
+			header, prefix, preserve := c.HeaderName, c.Prefix, c.PreserveExisting
 			return component.InterceptorFunc(func(b []event.Event) []event.Event {
 				var u [16]byte
 				var s [36]byte
+				mu.Lock() // once per batch, not per event
+				defer mu.Unlock()
 				for i := range b {
-					if _, ok := b[i].Headers[c.HeaderName]; ok && c.PreserveExisting {
+					if _, ok := b[i].Headers[header]; ok && preserve {
 						continue
 					}
-					mu.Lock()
 					_, _ = gen.Read(u[:])
-					mu.Unlock()
-					setHeader(&b[i], c.HeaderName, c.Prefix+formatUUID(&u, &s), false)
+					setHeader(&b[i], header, prefix+formatUUID(&u, &s), false)
 				}
 				return b
 			}), nil
@@ -241,30 +267,117 @@ type SearchReplaceConfig struct {
 	SearchPattern string `prop:"searchPattern,required"`
 	ReplaceString string `prop:"replaceString"`
 	Charset       string `prop:"charset"`
+
+	re   *regexp.Regexp
+	tmpl []byte // ReplaceString as a Go template for Regexp.Expand
 }
 
-// Validate checks the pattern and the charset.
+// Validate compiles the pattern, checks the charset and translates the
+// replacement from Java's syntax.
 func (c *SearchReplaceConfig) Validate() error {
-	if _, err := regexp.Compile(c.SearchPattern); err != nil {
+	if c.SearchPattern == "" {
+		return fmt.Errorf("searchPattern must not be empty")
+	}
+	re, err := regexp.Compile(c.SearchPattern)
+	if err != nil {
 		return fmt.Errorf("searchPattern: %w", err)
 	}
 	if cs := strings.ToUpper(c.Charset); cs != "UTF-8" && cs != "UTF8" {
 		return fmt.Errorf("charset %q: only UTF-8 is supported", c.Charset)
 	}
+	tmpl, err := javaReplacement(c.ReplaceString, re)
+	if err != nil {
+		return fmt.Errorf("replaceString: %w", err)
+	}
+	c.re, c.tmpl = re, tmpl
 	return nil
 }
 
-// SearchReplaceFactory rewrites bodies with a regular expression. The
-// replacement uses $1 / ${name} for groups, as Java's does.
+// javaReplacement translates a java.util.regex replacement string into a
+// template for Go's Regexp.Expand: "$n" takes as many digits as still name
+// a group of re (Java's rule: with 3 groups "$12" is group 1 then "2"),
+// "${name}" is a named group, a backslash quotes the next character, and
+// references to groups re does not have are errors, as Java's
+// Matcher.appendReplacement reports them.
+func javaReplacement(r string, re *regexp.Regexp) ([]byte, error) {
+	var out []byte
+	for i := 0; i < len(r); i++ {
+		switch ch := r[i]; ch {
+		case '\\':
+			i++
+			if i == len(r) {
+				return nil, fmt.Errorf("character to be escaped is missing at the end of %q", r)
+			}
+			if r[i] == '$' {
+				out = append(out, "$$"...)
+			} else {
+				out = append(out, r[i])
+			}
+		case '$':
+			i++
+			if i == len(r) {
+				return nil, fmt.Errorf("illegal group reference: group index is missing at the end of %q", r)
+			}
+			if r[i] == '{' {
+				j := i + 1
+				for j < len(r) && isASCIIAlnum(r[j]) {
+					j++
+				}
+				name := r[i+1 : j]
+				switch {
+				case name == "":
+					return nil, fmt.Errorf("named group reference in %q has no name", r)
+				case j == len(r) || r[j] != '}':
+					return nil, fmt.Errorf("named group reference ${%s in %q is missing its closing '}'", name, r)
+				case name[0] >= '0' && name[0] <= '9':
+					return nil, fmt.Errorf("group name {%s} in %q starts with a digit", name, r)
+				}
+				n := re.SubexpIndex(name)
+				if n < 0 {
+					return nil, fmt.Errorf("no group named %q in searchPattern", name)
+				}
+				out = fmt.Appendf(out, "${%d}", n)
+				i = j
+				continue
+			}
+			if r[i] < '0' || r[i] > '9' {
+				return nil, fmt.Errorf("illegal group reference $%c in %q (a group number or ${name}; write \\$ for a dollar sign)", r[i], r)
+			}
+			n := int(r[i] - '0')
+			if n > re.NumSubexp() {
+				return nil, fmt.Errorf("no group %d in searchPattern (it has %d)", n, re.NumSubexp())
+			}
+			for i+1 < len(r) && r[i+1] >= '0' && r[i+1] <= '9' {
+				next := n*10 + int(r[i+1]-'0')
+				if next > re.NumSubexp() {
+					break
+				}
+				n = next
+				i++
+			}
+			out = fmt.Appendf(out, "${%d}", n)
+		default:
+			out = append(out, ch)
+		}
+	}
+	return out, nil
+}
+
+func isASCIIAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+// SearchReplaceFactory rewrites bodies with a regular expression, as
+// Java's Matcher.replaceAll does: $1 and ${name} in replaceString are
+// groups, \$ is a dollar sign.
 func SearchReplaceFactory() component.InterceptorFactory {
 	return factory("search_replace", "org.apache.flume.interceptor.SearchAndReplaceInterceptor$Builder",
 		func() *SearchReplaceConfig { return &SearchReplaceConfig{Charset: "UTF-8"} },
 		func(c *SearchReplaceConfig) (component.Interceptor, error) {
-			re := regexp.MustCompile(c.SearchPattern) // checked by Validate
-			repl := []byte(c.ReplaceString)
+			re, tmpl := c.re, c.tmpl
 			return component.InterceptorFunc(func(b []event.Event) []event.Event {
 				for i := range b {
-					b[i].Body = re.ReplaceAll(b[i].Body, repl)
+					b[i].Body = re.ReplaceAll(b[i].Body, tmpl)
 				}
 				return b
 			}), nil
@@ -292,7 +405,10 @@ func RegexFilterFactory() component.InterceptorFactory {
 		func() *RegexFilterConfig { return &RegexFilterConfig{Regex: ".*"} },
 		func(c *RegexFilterConfig) (component.Interceptor, error) {
 			// Java's matcher.find(): a match anywhere in the body.
-			re := regexp.MustCompile(c.Regex)
+			re, err := regexp.Compile(c.Regex)
+			if err != nil {
+				return nil, fmt.Errorf("regex: %w", err)
+			}
 			return component.InterceptorFunc(func(b []event.Event) []event.Event {
 				// The source's batch is left as it was: a new slice is
 				// made only when something is dropped.

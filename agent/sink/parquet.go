@@ -706,6 +706,11 @@ func (s *Parquet) openFile(b *bucket, now time.Time) (*walFile, error) {
 			_ = fh.Close()
 			continue
 		}
+		if errors.Is(err, errFinalExists) {
+			_ = os.Remove(path)
+			_ = fh.Close()
+			continue
+		}
 		if err != nil {
 			_ = fh.Close()
 			_ = os.Remove(path)
@@ -741,6 +746,14 @@ func (s *Parquet) initFile(fh *os.File, path, final string) (*walFile, error) {
 		return nil, fmt.Errorf("stat %s: %w", path, err)
 	} else if cur, err := os.Stat(path); err != nil || !os.SameFile(fi, cur) {
 		return nil, errLostFile
+	}
+	// Checked again now that the in-use name is ours: another sink sharing
+	// the directory and prefix may have published this name after our
+	// first check and before we created its in-use file. From here on only
+	// we can publish it, which lets recovery take an existing final file
+	// as proof that its in-use file was already converted.
+	if exists(filepath.Join(filepath.Dir(path), final)) {
+		return nil, errFinalExists
 	}
 	hdr := appendWALHeader(nil, final)
 	if _, err := fh.Write(hdr); err != nil {

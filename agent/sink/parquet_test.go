@@ -999,3 +999,47 @@ func TestParquetConfig(t *testing.T) {
 	bad(`unknown property "hdfs.path"`, "parquet.path", "/d", "hdfs.path", "/d")
 	bad(`unknown property "parquet.codeC"`, "parquet.path", "/d", "parquet.codeC", "snappy")
 }
+
+// Two sinks writing the same directory with the same prefix, in the same
+// millisecond, never take each other's names: every event lands once.
+func TestParquetSinksShareADirectory(t *testing.T) {
+	dir := t.TempDir()
+	clock := &fakeClock{t: t0}
+	var rigs []*rig
+	var sinks []*Parquet
+	for i := 0; i < 2; i++ {
+		r, s := newParquetSink(t, dir, func(c *ParquetConfig) { c.RollCount = 7 })
+		s.now = clock.now
+		rigs, sinks = append(rigs, r), append(sinks, s)
+	}
+	var want []event.Event
+	for round := 0; round < 20; round++ {
+		for i, r := range rigs {
+			ev := stamped(10, t0, time.Millisecond, []string{fmt.Sprintf("sink%d-round%d", i, round)}, 0)
+			want = append(want, ev...)
+			r.putEvents(t, 100, ev)
+			drainAll(t, sinks[i], r.ch)
+		}
+	}
+	for _, s := range sinks {
+		if err := s.Stop(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key := func(r pqRow) string { return r.headers["host"] + "/" + r.headers["seq"] }
+	var got, exp []string
+	for _, r := range readDir(t, dir) {
+		got = append(got, key(r))
+	}
+	for _, r := range wantRows(want) {
+		exp = append(exp, key(r))
+	}
+	slices.Sort(got)
+	slices.Sort(exp)
+	if !slices.Equal(got, exp) {
+		t.Errorf("%d rows, want %d, or not the same ones", len(got), len(exp))
+	}
+	if files := tree(t, dir); len(files) != len(finals(t, dir)) {
+		t.Errorf("in-use files left: %q", files)
+	}
+}
