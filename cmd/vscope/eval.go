@@ -129,6 +129,7 @@ type interpResult struct {
 	RandomHitRate100 float64 `json:"random_hitrate_100"`
 	RandomHitRate150 float64 `json:"random_hitrate_150"`
 
+	// Control limits; 0 when undefined (no residual or no component).
 	SPELimit float64 `json:"spe_limit"`
 	T2Limit  float64 `json:"t2_limit"`
 	Seconds  float64 `json:"seconds"`
@@ -178,7 +179,7 @@ func runEvalInterp(out io.Writer, o interpOptions) error {
 	res := interpResult{
 		Train: o.train, Test: o.test, Labels: o.labels, Range: conv.String(),
 		TrainRows: nTrain, Rows: nTest, Metrics: pTest, Segments: len(segs),
-		Components: model.PCA.K, SPELimit: model.SPELimit, T2Limit: model.T2Limit,
+		Components: model.PCA.K, SPELimit: finite(model.SPELimit), T2Limit: finite(model.T2Limit),
 		Seconds: elapsed.Seconds(),
 	}
 	var all, det, zs, rnd [4]meanAcc
@@ -240,6 +241,14 @@ func runEvalInterp(out io.Writer, o interpOptions) error {
 		return enc.Encode(res)
 	}
 	return renderInterp(out, res)
+}
+
+// finite returns v, or 0 when v is NaN or infinite (JSON has no Inf).
+func finite(v float64) float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0
+	}
+	return v
 }
 
 // meanAcc accumulates a mean, skipping NaN.

@@ -131,6 +131,35 @@ func TestEvalInterpErrors(t *testing.T) {
 	f(interpOptions{train: train, test: filepath.Join(t.TempDir(), "none.csv"), labels: labels, rangeConv: "inclusive", format: "table"}, "none.csv")
 }
 
+func TestEvalInterpDegenerateBaseline(t *testing.T) {
+	// A baseline where nothing varies: no components, no limits; the JSON
+	// must still encode (no Inf) and the ranking still work.
+	dir := t.TempDir()
+	train := filepath.Join(dir, "train.csv")
+	test := filepath.Join(dir, "test.csv")
+	labels := filepath.Join(dir, "labels.txt")
+	for path, body := range map[string]string{
+		train:  strings.Repeat("1,2,3\n", 20),
+		test:   "1,2,3\n1,5,3\n1,2,3\n",
+		labels: "1-1:2\n",
+	} {
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out bytes.Buffer
+	if err := runEvalInterp(&out, interpOptions{train: train, test: test, labels: labels, rangeConv: "inclusive", format: "json"}); err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		H100 float64 `json:"hitrate_100"`
+		K    int     `json:"components"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil || res.H100 != 1 || res.K != 0 {
+		t.Errorf("res %+v err %v\n%s", res, err, out.String())
+	}
+}
+
 func TestEvalInterpCLI(t *testing.T) {
 	train, test, labels := writeInterpData(t)
 	out, err := exec.Command(vscopeBin, "eval", "interp", "--train", train, "--test", test,
