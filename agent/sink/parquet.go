@@ -236,9 +236,11 @@ type bucket struct {
 // Files appear complete or not at all. While a file is in use its events
 // are appended to a log under the in-use name (inUsePrefix + name +
 // inUseSuffix), flushed to the operating system (and with parquet.fsync
-// synced) before the take is committed. Closing the file converts the log
-// into Parquet under a second in-progress name and then gives it its final
-// name with a hard link that never replaces an existing file. Start
+// synced) before the take is committed. A closed file is handed to a pool
+// of finishers (parquet.threadsPoolSize) that convert the log into Parquet
+// under a second in-progress name (".part" before the in-use suffix) and
+// then give it its final name with a hard link that never replaces an
+// existing file; the sink waits for them only when they fall behind. Start
 // recovers what a crash left: every in-use log under the path's fixed root
 // that no live sink holds is converted the same way, up to its last
 // complete batch.
