@@ -994,3 +994,32 @@ func TestFlumeDocLoadBalanceBackoff(t *testing.T) {
 		})
 	}
 }
+
+// TestLoadBalanceRoundRobinSlowSource: a source slower than the sinks
+// leaves the channel empty between events; round robin must still alternate
+// (a turn spent finding the channel empty does not pass the turn on).
+func TestLoadBalanceRoundRobinSlowSource(t *testing.T) {
+	board := newRecBoard()
+	r := runDoc(t, "load_balance.conf", groupFactories(board), board, docOptions(5*time.Second), map[string]string{
+		"a1.sinkgroups.g1.processor.selector": "round_robin",
+		"a1.sources.r1.type":                  "http",
+		"a1.sources.r1.port":                  "0",
+		"a1.sinks.k1.type":                    "recorder",
+		"a1.sinks.k2.type":                    "recorder",
+	})
+	const n = 100
+	for i := 0; i < n; i++ {
+		r.mustPost("r1", jsonEvent{Body: strconv.Itoa(i)})
+		await(t, "event delivered", func() bool {
+			_, e1 := board.sink("k1").delivered()
+			_, e2 := board.sink("k2").delivered()
+			return e1+e2 == i+1
+		})
+	}
+	r.stop()
+	_, e1 := board.sink("k1").delivered()
+	_, e2 := board.sink("k2").delivered()
+	if e1 < n*45/100 || e2 < n*45/100 {
+		t.Fatalf("round robin with a slow source: k1 %d, k2 %d events of %d", e1, e2, n)
+	}
+}

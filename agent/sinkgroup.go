@@ -148,8 +148,10 @@ type loadBalance struct {
 func (l *loadBalance) Process(ctx context.Context) (component.Status, error) {
 	now := l.now()
 	n := len(l.sinks)
+	// The turn passes only when a sink delivered a batch: with a source
+	// slower than its sinks, a turn spent on an empty channel would
+	// otherwise always land on the same sink.
 	start := l.next
-	l.next = (l.next + 1) % n
 	var perm []int
 	if l.random {
 		perm = rand.Perm(n)
@@ -167,12 +169,16 @@ func (l *loadBalance) Process(ctx context.Context) (component.Status, error) {
 		st, err := s.sink.Process(ctx)
 		if err == nil {
 			s.failures = 0
+			if st == component.Ready {
+				l.next = (idx + 1) % n
+			}
 			return st, nil
 		}
 		if ctx.Err() != nil {
 			return component.Backoff, err
 		}
 		lastErr = err
+		l.next = (idx + 1) % n
 		if l.backoff {
 			s.failures++
 			s.until = now.Add(penalty(s.failures, l.maxTimeOut))
