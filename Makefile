@@ -27,6 +27,9 @@ test:
 test-long:
 	VSCOPE_TEST_LONG=1 $(GO) test -race -count=1 -timeout 80m ./...
 	$(GO) test -race -count=5 ./agent/...
+	$(GO) test -run '^$$' -fuzz '^FuzzParseSyslog$$' -fuzztime 60s ./agent/source/
+	$(GO) test -run '^$$' -fuzz '^FuzzSyslogTCPFraming$$' -fuzztime 60s ./agent/source/
+	$(GO) test -run '^$$' -fuzz '^FuzzHTTPJSONHandler$$' -fuzztime 60s ./agent/source/
 
 ## bench: throughput of the agent next to Benthos, measured in one run
 bench: build $(BUILD)/benthos

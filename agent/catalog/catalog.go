@@ -15,6 +15,9 @@ func Default() component.Factories {
 			source.SeqFactory(),
 			source.NetcatFactory(),
 			source.HTTPFactory(),
+			source.SyslogTCPFactory(),
+			source.SyslogUDPFactory(),
+			source.MultiportSyslogTCPFactory(),
 		},
 		[]component.ChannelFactory{
 			channel.MemoryFactory(),
