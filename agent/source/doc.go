@@ -6,10 +6,12 @@
 //
 //   - seq (Seq) is pollable: it implements component.Poller and a source
 //     runner calls Process in a loop, waiting whenever it returns Backoff.
-//   - netcat (Netcat) and http (HTTP) are event-driven: Start opens a
-//     listener and runs the server's goroutines; Stop closes it, drains
-//     what is in flight within the ctx deadline and waits for every
-//     goroutine it started.
+//   - netcat (Netcat), http (HTTP) and the syslog sources syslogtcp
+//     (SyslogTCP), syslogudp (SyslogUDP) and multiport_syslogtcp
+//     (MultiportSyslogTCP) are event-driven: Start opens a listener and
+//     runs the server's goroutines; Stop closes it, drains what is in
+//     flight within the ctx deadline and waits for every goroutine it
+//     started.
 //
 // Each type has a config struct with Flume's property names and defaults
 // (documented on the fields), a New constructor and a factory (SeqFactory,
@@ -21,7 +23,8 @@
 // AppendBatchReceivedCount and EventReceivedCount before a batch is put,
 // AppendBatchAcceptedCount and EventAcceptedCount after it committed,
 // ChannelWriteFail for each failed put (one per batch), EventReadFail for
-// input that could not become an event, OpenConnectionCount for the
+// input that could not become an event (and for each syslog event flagged
+// Invalid or Incomplete, which is still put), OpenConnectionCount for the
 // servers, and put_duration_seconds, the time one batch spent in the
 // channel processor.
 //

@@ -521,3 +521,56 @@ func TestSyslogNewRequiresProcessor(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSyslogTCP sends RFC 5424 lines over one connection into a
+// syslogtcp source and a memory channel that a goroutine drains; one op
+// is one line.
+func BenchmarkSyslogTCP(b *testing.B) {
+	p := newPipe(b, "syslogtcp", 100000, 3)
+	cfg := NewSyslogTCPConfig()
+	cfg.Batch = 1000
+	s, err := NewSyslogTCP(p.set, *cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.Start(context.Background(), nil); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = s.Stop(context.Background()) }()
+	c, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	line := []byte("<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut=\"3\"] An application event log entry\n")
+	chunk := bytes.Repeat(line, 256)
+	done := make(chan int)
+	go func() {
+		n := 0
+		for n < b.N {
+			tx, err := p.ch.Take(context.Background(), 1000)
+			if err != nil {
+				b.Error(err)
+				break
+			}
+			n += len(tx.Events())
+			_ = tx.Commit()
+			if len(tx.Events()) == 0 {
+				time.Sleep(100 * time.Microsecond)
+			}
+		}
+		done <- n
+	}()
+	b.SetBytes(int64(len(line)))
+	b.ResetTimer()
+	for sent := 0; sent < b.N; {
+		k := min(256, b.N-sent)
+		if _, err := c.Write(chunk[:k*len(line)]); err != nil {
+			b.Fatal(err)
+		}
+		sent += k
+	}
+	<-done
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lines/s")
+}
