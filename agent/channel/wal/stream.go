@@ -2,7 +2,9 @@ package wal
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
+	"time"
 )
 
 // stream is the log of one data directory: a sequence of segments, the
@@ -22,14 +24,17 @@ type stream struct {
 	buf    []byte     // encoded records not yet handed to the syncer
 	recs   []pendingRec
 	group  *group // completion of the records in buf
-	closed bool
-	err    error // sticky: a failed write or sync; the stream takes no more
+	closed  bool
+	err     error  // sticky: a failed write or sync; the stream takes no more
+	appends uint64 // records ever appended
 
 	// Owned by the syncer goroutine (and by recovery before it starts).
 	active    *segment
 	off       int64 // end of the last record in active
 	spareBuf  []byte
 	spareRecs []pendingRec
+	want     int           // records expected in the next group (see gather)
+	lastSync time.Duration // how long the previous group took to write and sync
 	done      chan struct{} // closed when the syncer exits
 
 	// Guarded by q.mu.
@@ -92,6 +97,7 @@ func (s *stream) append(rec []byte, kind byte, n uint32, tx *TakeTx) (*group, in
 	h := s.buf[start : start+recHeaderSize]
 	fillHeader(h, kind, uint32(len(rec)-recHeaderSize), seq, crc(rec[recHeaderSize:]))
 	s.recs = append(s.recs, pendingRec{start: start, end: len(s.buf), kind: kind, n: n, tx: tx})
+	s.appends++
 	if len(s.recs) == 1 {
 		s.cond.Signal()
 	}
@@ -119,11 +125,20 @@ func (s *stream) run() {
 			s.mu.Unlock()
 			return
 		}
+		s.gather()
 		buf, recs, g := s.buf, s.recs, s.group
 		s.buf, s.recs, s.group = s.spareBuf[:0], s.spareRecs[:0], newGroup()
+		before := s.appends
 		s.mu.Unlock()
 
+		start := time.Now()
 		g.failFrom, g.err = s.commit(buf, recs)
+		s.mu.Lock()
+		// The committers of this group come back, and the ones that
+		// arrived while it synced are waiting already.
+		s.want = len(recs) + int(s.appends-before)
+		s.mu.Unlock()
+		s.lastSync = time.Since(start)
 		close(g.done)
 		if g.err != nil && !isSpaceErr(g.err) {
 			s.mu.Lock()
@@ -141,6 +156,31 @@ func (s *stream) run() {
 			recs[i] = pendingRec{}
 		}
 		s.spareBuf, s.spareRecs = buf, recs[:0]
+	}
+}
+
+// maxGather bounds how long the syncer waits for a group to fill.
+const maxGather = time.Millisecond
+
+// gather, called with mu held and records pending, waits briefly for the
+// committers of the previous group to come back before the syncer takes
+// the buffer. Without it, the first committer to return starts a sync of
+// its lone record while the rest are still on their way: groups alternate
+// between few and many records and throughput halves. The syncer expects
+// the previous group's committers plus those that arrived during its sync;
+// the wait ends as soon as that many records are buffered and lasts at
+// most half the previous sync (at most maxGather). A lone committer never
+// waits.
+func (s *stream) gather() {
+	want := s.want
+	if len(s.recs) >= want || s.closed {
+		return
+	}
+	deadline := time.Now().Add(min(s.lastSync/2, maxGather))
+	for len(s.recs) < want && !s.closed && time.Now().Before(deadline) {
+		s.mu.Unlock()
+		runtime.Gosched()
+		s.mu.Lock()
 	}
 }
 

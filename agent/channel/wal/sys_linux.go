@@ -15,3 +15,9 @@ func datasync(f *os.File) error {
 		}
 	}
 }
+
+// syncAll is sync(2), for benchmarks that drop the page cache.
+func syncAll() error {
+	syscall.Sync()
+	return nil
+}
