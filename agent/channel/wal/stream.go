@@ -19,11 +19,11 @@ type stream struct {
 	dir string
 
 	// mu protects the fields up to group. Never held together with q.mu.
-	mu     sync.Mutex
-	cond   *sync.Cond // signalled when recs grows or closed is set
-	buf    []byte     // encoded records not yet handed to the syncer
-	recs   []pendingRec
-	group  *group // completion of the records in buf
+	mu      sync.Mutex
+	cond    *sync.Cond // signalled when recs grows or closed is set
+	buf     []byte     // encoded records not yet handed to the syncer
+	recs    []pendingRec
+	group   *group // completion of the records in buf
 	closed  bool
 	err     error  // sticky: a failed write or sync; the stream takes no more
 	appends uint64 // records ever appended
@@ -33,8 +33,8 @@ type stream struct {
 	off       int64 // end of the last record in active
 	spareBuf  []byte
 	spareRecs []pendingRec
-	want     int           // records expected in the next group (see gather)
-	lastSync time.Duration // how long the previous group took to write and sync
+	want      int           // records expected in the next group (see gather)
+	lastSync  time.Duration // how long the previous group took to write and sync
 	done      chan struct{} // closed when the syncer exits
 
 	// Guarded by q.mu.
