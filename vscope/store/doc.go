@@ -1,0 +1,31 @@
+// Package store is the metric store: per-second samples of every component of
+// every agent, in long format (ts, host, agent, component, kind, metric,
+// value), written in batches and read back as windows.
+//
+// Two backends implement [Store]:
+//
+//   - [DuckDB], the embedded default: one DuckDB file under a data directory
+//     ([DefaultDir]). Names are dictionary-encoded in a series table; the
+//     points table holds (series_id, ts, value) in arrival (time) order, so the
+//     min/max zonemaps of ts make a window read touch only the row groups of
+//     the window. Raw points older than a retention period are downsampled
+//     to one row per minute (avg, min, max, count), and those expire in turn.
+//   - [VictoriaMetrics], for scale: the same points pushed through its
+//     /api/v1/import endpoint and windows read back through /api/v1/export.
+//
+// Points travel between processes as Arrow IPC streams ([EncodeIPC],
+// [DecodeIPC]): one record batch per request, the name columns
+// dictionary-encoded. [Handler] serves POST /api/v1/ingest for a collector;
+// [Client] is the agent's side of it. A malformed stream is refused whole
+// before anything is written.
+//
+// The package holds all of vscope's cgo (the DuckDB driver); the agent and
+// analysis packages stay pure Go and never import it. Built with the
+// duckdb_arrow tag, the DuckDB backend moves points in and out as Arrow
+// (registered views for ingest, Arrow results for window reads); without it,
+// through the driver's Appender and rows, which is several times slower.
+//
+// Open picks a backend from a location: a directory or a .duckdb file for
+// DuckDB, vm+http://HOST:PORT for VictoriaMetrics, and http://HOST:PORT for a
+// collector that only accepts points (see [Open]).
+package store

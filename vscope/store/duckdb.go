@@ -1,0 +1,506 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	duckdb "github.com/duckdb/duckdb-go/v2"
+)
+
+// Options configure a DuckDB store. The zero value is the default.
+type Options struct {
+	// ReadOnly opens the file without taking the writer's lock on it
+	// exclusively (DuckDB allows many read-only processes, or one writer).
+	ReadOnly bool
+	// RawRetention is how long raw points are kept before they are
+	// downsampled (default 7 days; negative: forever).
+	RawRetention time.Duration
+	// DownsampleStep is the resolution raw points are downsampled to
+	// (default 1 minute).
+	DownsampleStep time.Duration
+	// DownsampledRetention is how long downsampled points are kept
+	// (default 90 days; negative: forever).
+	DownsampledRetention time.Duration
+	// RetainEvery runs Retain in the background this often (0: never; the
+	// caller runs it).
+	RetainEvery time.Duration
+	// Logger receives background errors (default slog.Default()).
+	Logger *slog.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.RawRetention == 0 {
+		o.RawRetention = 7 * 24 * time.Hour
+	}
+	if o.DownsampleStep <= 0 {
+		o.DownsampleStep = time.Minute
+	}
+	if o.DownsampledRetention == 0 {
+		o.DownsampledRetention = 90 * 24 * time.Hour
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+// schemaVersion is stored in the meta table; a file of another version is
+// refused rather than misread.
+const schemaVersion = "1"
+
+// The schema. series is the dictionary of names; points the raw samples in
+// arrival order (so ts zonemaps prune window reads); points_1m the
+// downsampled ones. The views join the names back for SQL users.
+var schemaSQL = []string{
+	`CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)`,
+	`CREATE TABLE IF NOT EXISTS series (id INTEGER PRIMARY KEY, host VARCHAR, agent VARCHAR,
+		component VARCHAR, kind VARCHAR, metric VARCHAR)`,
+	`CREATE TABLE IF NOT EXISTS points (series_id INTEGER, ts BIGINT, value DOUBLE)`,
+	`CREATE TABLE IF NOT EXISTS points_1m (series_id INTEGER, ts BIGINT, value DOUBLE,
+		min DOUBLE, max DOUBLE, n INTEGER)`,
+	`CREATE OR REPLACE VIEW samples AS
+		SELECT epoch_ms(p.ts) AS time, p.ts, s.host, s.agent, s.component, s.kind, s.metric, p.value, 'raw' AS resolution
+		FROM points p JOIN series s ON s.id = p.series_id
+		UNION ALL
+		SELECT epoch_ms(d.ts), d.ts, s.host, s.agent, s.component, s.kind, s.metric, d.value, 'downsampled'
+		FROM points_1m d JOIN series s ON s.id = d.series_id`,
+}
+
+// DuckDB is the embedded store: one DuckDB file.
+//
+// Lock order: mu before names. mu serialises writers (Append, Retain) and
+// protects wconn and closed; names protects ids and series, which readers
+// snapshot.
+type DuckDB struct {
+	path string
+	opts Options
+	conn *duckdb.Connector
+	db   *sql.DB
+
+	mu     sync.Mutex
+	wconn  *sql.Conn
+	closed atomic.Bool // set under mu; read without it
+
+	names  sync.RWMutex
+	ids    map[Series]int32
+	series []Series // by id
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+var _ Store = (*DuckDB)(nil)
+
+// OpenDuckDB opens (creating if needed) the store file at path; its
+// directory is created too. A file left by a process that died is
+// recovered by DuckDB from its write-ahead log: every committed batch is
+// there.
+func OpenDuckDB(ctx context.Context, path string, opts Options) (*DuckDB, error) {
+	opts = opts.withDefaults()
+	if !opts.ReadOnly {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return nil, fmt.Errorf("store directory: %w", err)
+		}
+	}
+	dsn := path
+	if opts.ReadOnly {
+		dsn += "?access_mode=READ_ONLY"
+	}
+	conn, err := duckdb.NewConnector(dsn, nil)
+	if err != nil {
+		if strings.Contains(err.Error(), "lock") {
+			return nil, fmt.Errorf("open store %s: %w (one process writes a store file: run `vscope store serve` and point the agents at it)", path, err)
+		}
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	s := &DuckDB{path: path, opts: opts, conn: conn, db: sql.OpenDB(conn), ids: map[Series]int32{}, stop: make(chan struct{})}
+	if err := s.init(ctx); err != nil {
+		_ = s.db.Close()
+		_ = conn.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	if opts.RetainEvery > 0 && !opts.ReadOnly {
+		s.wg.Add(1)
+		go s.retainLoop(opts.RetainEvery)
+	}
+	return s, nil
+}
+
+func (s *DuckDB) init(ctx context.Context) error {
+	if !s.opts.ReadOnly {
+		for _, q := range schemaSQL {
+			if _, err := s.db.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("schema: %w", err)
+			}
+		}
+		if _, err := s.db.ExecContext(ctx, `INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING`, schemaVersion); err != nil {
+			return fmt.Errorf("schema: %w", err)
+		}
+	}
+	var v string
+	if err := s.db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'schema_version'`).Scan(&v); err != nil {
+		return fmt.Errorf("schema version: %w", err)
+	}
+	if v != schemaVersion {
+		return fmt.Errorf("schema version %q, this vscope reads %q", v, schemaVersion)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT id, host, agent, component, kind, metric FROM series ORDER BY id`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int32
+		var x Series
+		if err := rows.Scan(&id, &x.Host, &x.Agent, &x.Component, &x.Kind, &x.Metric); err != nil {
+			return err
+		}
+		if int(id) != len(s.series) {
+			return fmt.Errorf("series ids not dense at %d", id)
+		}
+		s.series = append(s.series, x)
+		s.ids[x] = id
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if !s.opts.ReadOnly {
+		c, err := s.db.Conn(ctx)
+		if err != nil {
+			return err
+		}
+		s.wconn = c
+	}
+	return nil
+}
+
+// Path is the store's file.
+func (s *DuckDB) Path() string { return s.path }
+
+// DB is the database, for SQL (vscope sql). Tables: series, points,
+// points_1m, meta; views: samples.
+func (s *DuckDB) DB() *sql.DB { return s.db }
+
+// Append writes b in one transaction: new series and points together.
+func (s *DuckDB) Append(ctx context.Context, b *Batch) error {
+	if err := b.Validate(); err != nil {
+		return err
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	if s.opts.ReadOnly {
+		return ErrReadOnly
+	}
+	// Resolve series; new ones get the next ids, published after commit.
+	s.names.RLock()
+	next := int32(len(s.series))
+	sids := make([]int32, len(b.Series))
+	var fresh []Series
+	for i, x := range b.Series {
+		id, ok := s.ids[x]
+		if !ok {
+			id = next + int32(len(fresh))
+			fresh = append(fresh, x)
+		}
+		sids[i] = id
+	}
+	s.names.RUnlock()
+	sid := make([]int32, b.Len())
+	for i, r := range b.Ref {
+		sid[i] = sids[r]
+	}
+	err := s.wconn.Raw(func(dc any) error {
+		c := dc.(driver.Conn)
+		ex := dc.(driver.ExecerContext)
+		if _, err := ex.ExecContext(ctx, "BEGIN TRANSACTION", nil); err != nil {
+			return err
+		}
+		err := appendSeries(c, next, fresh)
+		if err == nil {
+			err = appendPoints(ctx, c, sid, b.TS, b.Value)
+		}
+		if err == nil {
+			_, err = ex.ExecContext(ctx, "COMMIT", nil)
+		}
+		if err != nil {
+			_, rerr := ex.ExecContext(context.Background(), "ROLLBACK", nil)
+			if rerr != nil && !strings.Contains(rerr.Error(), "no transaction") {
+				err = errors.Join(err, rerr)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("append %d points: %w", b.Len(), err)
+	}
+	if len(fresh) > 0 {
+		s.names.Lock()
+		for i, x := range fresh {
+			s.ids[x] = next + int32(i)
+		}
+		s.series = append(s.series, fresh...)
+		s.names.Unlock()
+	}
+	return nil
+}
+
+// appendSeries inserts new series with ids from first on, through the
+// appender (it joins the connection's open transaction).
+func appendSeries(c driver.Conn, first int32, fresh []Series) error {
+	if len(fresh) == 0 {
+		return nil
+	}
+	a, err := duckdb.NewAppenderFromConn(c, "", "series")
+	if err != nil {
+		return err
+	}
+	for i, x := range fresh {
+		if err := a.AppendRow(first+int32(i), x.Host, x.Agent, x.Component, x.Kind, x.Metric); err != nil {
+			_ = a.Close()
+			return err
+		}
+	}
+	return a.Close()
+}
+
+// selection is a snapshot of the series a filter selects: sorted by name,
+// col maps a series id to its position (-1: not selected).
+type selection struct {
+	series   []Series
+	col      []int32
+	ids      []int32
+	min, max int32
+}
+
+func (s *DuckDB) selectSeries(f Filter) selection {
+	s.names.RLock()
+	defer s.names.RUnlock()
+	sel := selection{col: make([]int32, len(s.series))}
+	for id, x := range s.series {
+		sel.col[id] = -1
+		if f.Match(x) {
+			sel.ids = append(sel.ids, int32(id))
+		}
+	}
+	sort.Slice(sel.ids, func(i, j int) bool { return seriesLess(s.series[sel.ids[i]], s.series[sel.ids[j]]) })
+	sel.series = make([]Series, len(sel.ids))
+	sel.min, sel.max = int32(len(s.series)), -1
+	for i, id := range sel.ids {
+		sel.series[i] = s.series[id]
+		sel.col[id] = int32(i)
+		sel.min, sel.max = min(sel.min, id), max(sel.max, id)
+	}
+	return sel
+}
+
+// Read returns the window as a matrix: raw points and downsampled ones
+// (their average at the start of their minute).
+func (s *DuckDB) Read(ctx context.Context, q Query) (*Matrix, error) {
+	from, to, step, err := q.window()
+	if err != nil {
+		return nil, err
+	}
+	if s.isClosed() {
+		return nil, ErrClosed
+	}
+	sel := s.selectSeries(q.Filter)
+	mb := newMatrixBuilder(from, to, step, sel.series, sel.col)
+	if len(sel.ids) == 0 {
+		return mb.finish(), nil
+	}
+	// The series predicate narrows the scan; the column map does the exact
+	// selection, so a range is enough when many series are selected.
+	pred := fmt.Sprintf("series_id BETWEEN %d AND %d", sel.min, sel.max)
+	if len(sel.ids) <= 256 && int(sel.max-sel.min+1) > len(sel.ids) {
+		parts := make([]string, len(sel.ids))
+		for i, id := range sel.ids {
+			parts[i] = fmt.Sprint(id)
+		}
+		pred = "series_id IN (" + strings.Join(parts, ",") + ")"
+	}
+	query := fmt.Sprintf(`SELECT series_id, ts, value FROM points WHERE ts >= %d AND ts < %d AND %s
+		UNION ALL SELECT series_id, ts, value FROM points_1m WHERE ts >= %d AND ts < %d AND %s`,
+		from, to, pred, from, to, pred)
+	c, err := s.db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	err = c.Raw(func(dc any) error { return readPoints(ctx, dc.(driver.Conn), query, mb.add) })
+	if err != nil {
+		return nil, fmt.Errorf("read window: %w", err)
+	}
+	return mb.finish(), nil
+}
+
+// Series lists the series matching f with their point counts.
+func (s *DuckDB) Series(ctx context.Context, f Filter) ([]SeriesInfo, error) {
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	if s.isClosed() {
+		return nil, ErrClosed
+	}
+	sel := s.selectSeries(f)
+	counts := make(map[int32]int64, len(sel.ids))
+	rows, err := s.db.QueryContext(ctx, `SELECT series_id, sum(n)::BIGINT FROM (
+		SELECT series_id, count(*) AS n FROM points GROUP BY series_id
+		UNION ALL SELECT series_id, sum(n) FROM points_1m GROUP BY series_id) GROUP BY series_id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int32
+		var n int64
+		if err := rows.Scan(&id, &n); err != nil {
+			return nil, err
+		}
+		counts[id] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]SeriesInfo, len(sel.ids))
+	for i, id := range sel.ids {
+		out[i] = SeriesInfo{Series: sel.series[i], Points: counts[id]}
+	}
+	return out, nil
+}
+
+// Retain downsamples raw points older than RawRetention (as of now) into
+// DownsampleStep rows of avg/min/max/count, and drops downsampled rows
+// older than DownsampledRetention, in one transaction.
+func (s *DuckDB) Retain(ctx context.Context, now time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	if s.opts.ReadOnly {
+		return ErrReadOnly
+	}
+	step := s.opts.DownsampleStep.Milliseconds()
+	var stmts []string
+	if s.opts.RawRetention > 0 {
+		cut := now.Add(-s.opts.RawRetention).UnixMilli()
+		cut -= ((cut % step) + step) % step // whole buckets only
+		stmts = append(stmts,
+			fmt.Sprintf(`INSERT INTO points_1m SELECT series_id, ts - ((ts %% %[1]d) + %[1]d) %% %[1]d AS bucket,
+				avg(value), min(value), max(value), count(*)::INTEGER FROM points WHERE ts < %[2]d GROUP BY series_id, bucket`, step, cut),
+			fmt.Sprintf(`DELETE FROM points WHERE ts < %d`, cut))
+	}
+	if s.opts.DownsampledRetention > 0 {
+		stmts = append(stmts, fmt.Sprintf(`DELETE FROM points_1m WHERE ts < %d`, now.Add(-s.opts.DownsampledRetention).UnixMilli()))
+	}
+	if len(stmts) == 0 {
+		return nil
+	}
+	tx, err := s.wconn.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("retain: %w", err)
+	}
+	for _, q := range stmts {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			_ = tx.Rollback()
+			return fmt.Errorf("retain: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("retain: %w", err)
+	}
+	return nil
+}
+
+func (s *DuckDB) retainLoop(every time.Duration) {
+	defer s.wg.Done()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case now := <-t.C:
+			if err := s.Retain(context.Background(), now); err != nil && !errors.Is(err, ErrClosed) {
+				s.opts.Logger.Error("store retention", "path", s.path, "err", err)
+			}
+		}
+	}
+}
+
+// Checkpoint writes the write-ahead log into the file.
+func (s *DuckDB) Checkpoint(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	_, err := s.db.ExecContext(ctx, "CHECKPOINT")
+	return err
+}
+
+// Export writes the samples of [from, to) (zero times: everything) to a
+// Parquet or CSV file with DuckDB's COPY.
+func (s *DuckDB) Export(ctx context.Context, format, out string, from, to time.Time) (int64, error) {
+	var opts string
+	switch format {
+	case "parquet":
+		opts = "FORMAT parquet, COMPRESSION zstd"
+	case "csv":
+		opts = "FORMAT csv, HEADER true"
+	default:
+		return 0, fmt.Errorf("export format %q: want parquet or csv", format)
+	}
+	where := "TRUE"
+	if !from.IsZero() {
+		where += fmt.Sprintf(" AND ts >= %d", from.UnixMilli())
+	}
+	if !to.IsZero() {
+		where += fmt.Sprintf(" AND ts < %d", to.UnixMilli())
+	}
+	q := fmt.Sprintf(`COPY (SELECT time, host, agent, component, kind, metric, value, resolution FROM samples WHERE %s
+		ORDER BY ts, host, agent, component, metric) TO '%s' (%s)`, where, strings.ReplaceAll(out, "'", "''"), opts)
+	res, err := s.db.ExecContext(ctx, q)
+	if err != nil {
+		return 0, fmt.Errorf("export: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}
+
+func (s *DuckDB) isClosed() bool { return s.closed.Load() }
+
+// Close stops background work and closes the file. Safe twice.
+func (s *DuckDB) Close() error {
+	s.mu.Lock()
+	if s.closed.Swap(true) {
+		s.mu.Unlock()
+		return nil
+	}
+	close(s.stop)
+	s.mu.Unlock()
+	s.wg.Wait()
+	var errs []error
+	if s.wconn != nil {
+		errs = append(errs, s.wconn.Close())
+	}
+	errs = append(errs, s.db.Close(), s.conn.Close())
+	return errors.Join(errs...)
+}
