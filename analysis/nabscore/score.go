@@ -14,6 +14,9 @@ var (
 	ErrWindow = errors.New("nabscore: bad window")
 	// ErrEmpty reports a corpus without files.
 	ErrEmpty = errors.New("nabscore: no files")
+	// ErrCounts reports per-file results whose row counts do not fit the
+	// file's labels: they were scored against other labels or lengths.
+	ErrCounts = errors.New("nabscore: counts do not match the labels")
 )
 
 // DefaultProbation is NAB's probationary fraction: the first 15% of each
@@ -449,8 +452,10 @@ func Optimize(files []File, c Costs, probation float64) (ThresholdScore, error) 
 // Summarize aggregates per-file results already computed elsewhere (for
 // instance the official rows of a NAB scores file) over files, normalising
 // between the null and the perfect detector on those same files. Results are
-// matched to files by name; a file without a result is an error. F1PA and
-// Detected are left zero: per-file rows do not say which windows were hit.
+// matched to files by name; a file without a result is an error, and so is
+// a result whose TP+FN and TN+FP are not the file's scorable rows inside and
+// outside its windows (ErrCounts). F1PA is NaN and Detected zero: per-file
+// rows do not say which windows were hit.
 func Summarize(files []File, results []Result, profile string, c Costs, probation float64) (Summary, error) {
 	if len(files) == 0 {
 		return Summary{}, ErrEmpty
@@ -468,6 +473,13 @@ func Summarize(files []File, results []Result, profile string, c Costs, probatio
 		r, ok := byName[f.Name]
 		if !ok {
 			return Summary{}, fmt.Errorf("nabscore: no result for %s", f.Name)
+		}
+		in, out := scorableRows(f, probation)
+		// Total is not checked: some official files (ARTime) count only
+		// the scored rows there.
+		if r.TP+r.FN != in || r.TN+r.FP != out {
+			return Summary{}, fmt.Errorf("%w: %s: TP+FN %d, TN+FP %d; the labels give %d, %d",
+				ErrCounts, f.Name, r.TP+r.FN, r.TN+r.FP, in, out)
 		}
 		if i == 0 {
 			s.Threshold = r.Threshold
@@ -494,4 +506,19 @@ func ScorableWindows(f File, probation float64) int {
 		}
 	}
 	return n
+}
+
+// scorableRows counts the rows after the probationary period inside and
+// outside the windows of f.
+func scorableRows(f File, probation float64) (in, out int) {
+	first := int(math.Ceil(ProbationLength(len(f.Scores), probation)))
+	if first > len(f.Scores) {
+		first = len(f.Scores)
+	}
+	for _, w := range f.Windows {
+		if w.End >= first {
+			in += w.End - max(w.Start, first) + 1
+		}
+	}
+	return in, len(f.Scores) - first - in
 }

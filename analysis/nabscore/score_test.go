@@ -206,8 +206,8 @@ func TestSummarize(t *testing.T) {
 	files := []File{mkFile(100, []Window{{20, 29}}), mkFile(100, []Window{{60, 69}})}
 	files[1].Name = "g"
 	rows := []Result{
-		{Name: "f", Threshold: 0.5, Score: 1, Counts: Counts{TP: 10, TN: 75}},
-		{Name: "g", Threshold: 0.5, Score: -1.11, Counts: Counts{FP: 1, TN: 74, FN: 10}},
+		{Name: "f", Threshold: 0.5, Score: 1, Counts: Counts{TP: 10, TN: 75}, Total: 100},
+		{Name: "g", Threshold: 0.5, Score: -1.11, Counts: Counts{FP: 1, TN: 74, FN: 10}, Total: 100},
 	}
 	s, err := Summarize(files, rows, "standard", Standard, DefaultProbation)
 	if err != nil {
@@ -218,5 +218,9 @@ func TestSummarize(t *testing.T) {
 	}
 	if _, err := Summarize(files, rows[:1], "standard", Standard, DefaultProbation); err == nil {
 		t.Error("missing result accepted")
+	}
+	rows[1].FN = 9 // scored against a window one row shorter
+	if _, err := Summarize(files, rows, "standard", Standard, DefaultProbation); !errors.Is(err, ErrCounts) {
+		t.Errorf("stale counts: %v", err)
 	}
 }
