@@ -18,7 +18,7 @@ type stream struct {
 	idx int
 	dir string
 
-	// mu protects the fields up to group. Never held together with q.mu.
+	// mu protects the fields up to appends. Never held together with q.mu.
 	mu      sync.Mutex
 	cond    *sync.Cond // signalled when recs grows or closed is set
 	buf     []byte     // encoded records not yet handed to the syncer
@@ -128,26 +128,30 @@ func (s *stream) run() {
 		s.gather()
 		buf, recs, g := s.buf, s.recs, s.group
 		s.buf, s.recs, s.group = s.spareBuf[:0], s.spareRecs[:0], newGroup()
-		before := s.appends
+		before, failed := s.appends, s.err
 		s.mu.Unlock()
 
-		start := time.Now()
-		g.failFrom, g.err = s.commit(buf, recs)
+		if failed != nil {
+			// Appended before the failure was known: never written.
+			g.failFrom, g.err = 0, failed
+		} else {
+			start := time.Now()
+			g.failFrom, g.err = s.commit(buf, recs)
+			s.lastSync = time.Since(start)
+		}
+		fatal := g.err != nil && !isSpaceErr(g.err)
 		s.mu.Lock()
 		// The committers of this group come back, and the ones that
 		// arrived while it synced are waiting already.
 		s.want = len(recs) + int(s.appends-before)
-		s.mu.Unlock()
-		s.lastSync = time.Since(start)
-		close(g.done)
-		if g.err != nil && !isSpaceErr(g.err) {
-			s.mu.Lock()
-			if s.err == nil {
-				s.err = g.err
-			}
-			s.mu.Unlock()
-			s.q.fail(g.err)
+		if fatal && s.err == nil {
+			s.err = g.err
 		}
+		s.mu.Unlock()
+		if fatal {
+			s.q.fail(g.err) // before the committers learn of it
+		}
+		close(g.done)
 		// Do not pin a huge buffer after a huge record.
 		if cap(buf) > 64<<20 {
 			buf = nil
