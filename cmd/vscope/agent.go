@@ -29,6 +29,8 @@ func newAgentCmd() *cobra.Command {
 		noReload             bool
 		shutdown             time.Duration
 		check                bool
+		metricsTo, storeTok  string        // metric store (store.go)
+		sampleEvery          time.Duration // metric sampling interval
 	)
 	cmd := &cobra.Command{
 		Use:   "agent -f FILE -n NAME",
@@ -75,6 +77,14 @@ sinks drain the channels, then stops.`,
 				defer srv.Close()
 				slog.Info("monitoring", "url", "http://"+addr+"/metrics")
 			}
+			if metricsTo != "" {
+				stopMetrics, err := startMetrics(ctx, metricsTo, storeTok, sampleEvery, a.Registry())
+				if err != nil {
+					_ = a.Stop(context.Background())
+					return err
+				}
+				defer stopMetrics()
+			}
 			slog.Info("agent started", "agent", name, "file", file)
 			if !noReload {
 				go a.WatchFile(ctx, file, reload)
@@ -95,6 +105,9 @@ sinks drain the channels, then stops.`,
 	fl.BoolVar(&noReload, "no-reload-conf", false, "do not reload the file when it changes")
 	fl.DurationVar(&shutdown, "shutdown-timeout", 30*time.Second, "how long to let sinks drain on stop")
 	fl.BoolVar(&check, "check", false, "validate the configuration and exit")
+	fl.StringVar(&metricsTo, "store", "", "sample metrics into this store: a directory, a .duckdb file, http://COLLECTOR:PORT or vm+http://HOST:PORT (default: none)")
+	fl.StringVar(&storeTok, "store-token", "", "bearer token for a collector store (default $VSCOPE_STORE_TOKEN)")
+	fl.DurationVar(&sampleEvery, "sample-interval", time.Second, "how often metrics are sampled into --store")
 	return cmd
 }
 

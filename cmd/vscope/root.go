@@ -38,6 +38,7 @@ configured with Flume's properties files) and diagnoses what goes wrong in the f
 	root.PersistentFlags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.AddCommand(newAgentCmd(), newDemoCmd(), newVersionCmd(), newBenchCmd())
 	root.AddCommand(newEvalCmd())
+	root.AddCommand(newStoreCmd(), newMetricsCmd(), newSQLCmd(), newExportCmd())
 	return root
 }
 

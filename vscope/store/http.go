@@ -82,6 +82,10 @@ func Handler(app Appender, opts HandlerOptions) http.Handler {
 			refuse(http.StatusBadRequest, "%v", err)
 			return
 		}
+		if err != nil && r.Context().Err() != nil {
+			opts.Logger.Info("ingest abandoned by the client", "remote", r.RemoteAddr, "err", err)
+			return
+		}
 		if err != nil {
 			opts.Logger.Error("ingest failed", "remote", r.RemoteAddr, "err", err)
 			http.Error(w, err.Error(), http.StatusInternalServerError)

@@ -352,7 +352,7 @@ func (v *VictoriaMetrics) Series(ctx context.Context, f Filter) ([]SeriesInfo, e
 	if err := f.Validate(); err != nil {
 		return nil, err
 	}
-	form := url.Values{"match[]": {selector(f)}, "start": {"0"}}
+	form := url.Values{"match[]": {selector(f)}, "start": {"1"}, "end": {msParam(time.Now().Add(24 * time.Hour).UnixMilli())}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, v.url+"/api/v1/series", strings.NewReader(form.Encode()))
 	if err != nil {
 		return nil, err
