@@ -164,7 +164,7 @@ func (s *stream) run() {
 }
 
 // maxGather bounds how long the syncer waits for a group to fill.
-const maxGather = time.Millisecond
+const maxGather = 2 * time.Millisecond
 
 // gather, called with mu held and records pending, waits briefly for the
 // committers of the previous group to come back before the syncer takes
