@@ -21,9 +21,10 @@ import (
 type crashProc struct {
 	cmd   *exec.Cmd
 	mu    sync.Mutex
-	out   bytes.Buffer // stderr: the agent's log
-	ready chan string  // the READY line
-	done  chan error
+	out   bytes.Buffer  // stderr: the agent's log
+	ready chan string   // the READY line
+	done  chan struct{} // closed when the process has exited
+	err   error         // its exit status, set before done is closed
 }
 
 func (p *crashProc) Write(b []byte) (int, error) {
@@ -40,7 +41,7 @@ func (p *crashProc) log() string {
 
 func startCrashProc(t *testing.T, env []string, bin string, args ...string) *crashProc {
 	t.Helper()
-	p := &crashProc{cmd: exec.Command(bin, args...), ready: make(chan string, 1), done: make(chan error, 1)}
+	p := &crashProc{cmd: exec.Command(bin, args...), ready: make(chan string, 1), done: make(chan struct{})}
 	p.cmd.Stderr = p
 	p.cmd.Env = append(append(os.Environ(), "GORACE=halt_on_error=1"), env...)
 	stdout, err := p.cmd.StdoutPipe()
@@ -50,6 +51,10 @@ func startCrashProc(t *testing.T, env []string, bin string, args ...string) *cra
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { // a failed test leaves no process behind
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	})
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
@@ -58,7 +63,8 @@ func startCrashProc(t *testing.T, env []string, bin string, args ...string) *cra
 			}
 			_, _ = p.Write([]byte("stdout: " + sc.Text() + "\n"))
 		}
-		p.done <- p.cmd.Wait()
+		p.err = p.cmd.Wait()
+		close(p.done)
 	}()
 	return p
 }
@@ -210,13 +216,13 @@ func TestFileCrashLoop(t *testing.T) {
 			}
 			select {
 			case <-killAt:
-			case err := <-p.done:
-				fail(run, p, "the agent exited by itself under load: %v", err)
+			case <-p.done:
+				fail(run, p, "the agent exited by itself under load: %v", p.err)
 			}
 		case <-killAt:
 			early++
-		case err := <-p.done:
-			fail(run, p, "the agent exited before it was up: %v", err)
+		case <-p.done:
+			fail(run, p, "the agent exited before it was up: %v", p.err)
 		case <-time.After(readyTimeout):
 			fail(run, p, "the agent was not up within %v", readyTimeout)
 		}
@@ -232,15 +238,15 @@ func TestFileCrashLoop(t *testing.T) {
 	select {
 	case line := <-p.ready:
 		parseReady(kills+1, p, line)
-	case err := <-p.done:
-		fail(kills+1, p, "the drain run exited before it was up: %v", err)
+	case <-p.done:
+		fail(kills+1, p, "the drain run exited before it was up: %v", p.err)
 	case <-time.After(readyTimeout):
 		fail(kills+1, p, "the drain run was not up within %v", readyTimeout)
 	}
 	select {
-	case err := <-p.done:
-		if err != nil || !strings.Contains(p.log(), "DRAINED") {
-			fail(kills+1, p, "the drain run ended with %v", err)
+	case <-p.done:
+		if p.err != nil || !strings.Contains(p.log(), "DRAINED") {
+			fail(kills+1, p, "the drain run ended with %v", p.err)
 		}
 	case <-time.After(120 * time.Second):
 		_ = p.cmd.Process.Kill()
