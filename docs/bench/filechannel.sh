@@ -8,7 +8,7 @@
 #      concurrent committers, alternating in 100 ms slices (ABBA blocks)
 #      with a raw loop that appends the same bytes and fdatasyncs, all
 #      committers' batches in one write per fsync (perfect grouping).
-#   2. BenchmarkReplay: Open of a queue of 1 000 000 events of 256 B after a
+#   2. BenchmarkWALReplay: Open of a queue of 1 000 000 events of 256 B after a
 #      clean stop (checkpointed), after a kill with all of it in the log
 #      tail (after-crash), and the same from a cold page cache.
 #
@@ -31,7 +31,7 @@ echo "# disk: $dir on $src ($(findmnt -no FSTYPE,OPTIONS -T "$dir" 2>/dev/null))
 
 out=$(mktemp "${TMPDIR:-/tmp}/filechannel-bench.XXXXXX")
 trap 'rm -f "$out"' EXIT
-$GO test -run '^$' -bench '^Benchmark(FileChannelPut|Replay)$' -benchtime 1x -count "$COUNT" \
+$GO test -run '^$' -bench '^Benchmark(FileChannelPut|WALReplay)$' -benchtime 1x -count "$COUNT" \
 	./agent/channel/ ./agent/channel/wal/ | grep -v '^20[0-9][0-9]/' | tee "$out"
 
 # metric value pairs after the iterations column, by name
@@ -46,7 +46,7 @@ awk '/^BenchmarkFileChannelPut/ {
 echo
 echo "| replay of 1 000 000 queued events (256 B) | ms | events/s |"
 echo "|---|---|---|"
-awk '/^BenchmarkReplay/ {
+awk '/^BenchmarkWALReplay/ {
 	split($1, p, "/"); name = p[2]; sub("-[0-9]+$", "", name)
 	delete m; for (i = 3; i < NF; i += 2) m[$(i+1)] = $i
 	printf "| %s | %.1f | %.0f |\n", name, m["ms/replay"], m["events/s"]

@@ -12,7 +12,7 @@ import (
 // replayEvents is the queue size the replay benchmark restarts with.
 const replayEvents = 1_000_000
 
-// BenchmarkReplay measures how long Open takes to recover a queue of one
+// BenchmarkWALReplay measures how long Open takes to recover a queue of one
 // million 256-byte events (10 000 puts of 100), in three situations:
 //
 //   - checkpointed: the previous process stopped cleanly (checkpoint on
@@ -25,7 +25,7 @@ const replayEvents = 1_000_000
 //     machine, so it runs only with VSCOPE_BENCH_DROP_CACHES=1 (and root).
 //
 // It reports ms/replay and replayed events/s.
-func BenchmarkReplay(b *testing.B) {
+func BenchmarkWALReplay(b *testing.B) {
 	base := b.TempDir()
 	if d := os.Getenv("VSCOPE_BENCH_DIR"); d != "" {
 		var err error
