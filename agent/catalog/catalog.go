@@ -3,6 +3,7 @@ package catalog
 import (
 	"github.com/vscope/vscope/agent/channel"
 	"github.com/vscope/vscope/agent/component"
+	"github.com/vscope/vscope/agent/forward"
 	"github.com/vscope/vscope/agent/interceptor"
 	"github.com/vscope/vscope/agent/sink"
 	"github.com/vscope/vscope/agent/source"
@@ -22,6 +23,7 @@ func Default() component.Factories {
 			source.SyslogTCPFactory(),
 			source.SyslogUDPFactory(),
 			source.MultiportSyslogTCPFactory(),
+			forward.SourceFactory(),
 		},
 		[]component.ChannelFactory{
 			channel.MemoryFactory(),
@@ -32,6 +34,7 @@ func Default() component.Factories {
 			sink.LoggerFactory(),
 			sink.RollFactory(),
 			sink.ParquetFactory(),
+			forward.SinkFactory(),
 		},
 	).WithInterceptors(interceptor.All()...)
 }
