@@ -1,0 +1,5 @@
+//go:build !race
+
+package webstore
+
+const raceEnabled = false
