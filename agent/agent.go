@@ -337,6 +337,14 @@ func sharesStorage(next, old component.Channel) bool {
 	return ok && s.SharesStorage(old)
 }
 
+// durable is implemented by channels whose events survive a restart.
+type durable interface{ Durable() bool }
+
+func isDurable(ch component.Channel) bool {
+	d, ok := ch.(durable)
+	return ok && d.Durable()
+}
+
 // lener is implemented by channels that know how many events they hold.
 type lener interface{ Len() int }
 
@@ -399,17 +407,21 @@ func (a *Agent) Stop(ctx context.Context) error {
 	if err := stopAll(ctx, a.sources); err != nil {
 		errs = append(errs, err)
 	}
+	// Durable channels keep their events across a restart: only volatile
+	// ones are worth draining before the sinks stop.
 	dctx, cancel := context.WithTimeout(ctx, a.opts.DrainTimeout)
 	for _, c := range a.channels {
-		waitEmpty(dctx, c.ch)
+		if !isDurable(c.ch) {
+			waitEmpty(dctx, c.ch)
+		}
 	}
 	cancel()
 	if err := stopAll(ctx, a.sinks); err != nil {
 		errs = append(errs, err)
 	}
 	for _, c := range a.channels {
-		if n := queued(c.ch); n > 0 {
-			a.log.Warn("channel stopped with events in it", "channel", c.name, "events", n)
+		if n := queued(c.ch); n > 0 && !isDurable(c.ch) {
+			a.log.Warn("channel stopped with events in it; they are lost", "channel", c.name, "events", n)
 		}
 		if err := c.stop(ctx); err != nil {
 			errs = append(errs, err)

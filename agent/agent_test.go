@@ -357,3 +357,55 @@ func TestReloadWithBadConfigKeepsRunning(t *testing.T) {
 	}
 	st.checkExactlyOnce(t)
 }
+
+// durableMemory stands in for a durable channel: a memory channel that
+// says its events survive a restart.
+type durableMemory struct{ *channel.Memory }
+
+func (durableMemory) Durable() bool { return true }
+
+// Stop does not wait for sinks to drain a durable channel: its events are
+// kept for the next start, and a stalled sink must not hold shutdown up.
+func TestStopDoesNotDrainDurableChannels(t *testing.T) {
+	st := newFlowState()
+	f := testFactories(st)
+	mem := channel.MemoryFactory()
+	f.Channels["durable"] = component.ChannelFactory{
+		Type:      "durable",
+		NewConfig: mem.NewConfig,
+		Create: func(set component.ChannelSettings, cfg component.Config) (component.Channel, error) {
+			return durableMemory{channel.NewMemory(*cfg.(*channel.MemoryConfig), set.Counter)}, nil
+		},
+	}
+	f.Sinks["stuck"] = component.SinkFactory{
+		Type:      "stuck",
+		NewConfig: func() component.Config { return &collectConfig{Batch: 10} },
+		Create: func(component.SinkSettings, component.Config) (component.Sink, error) {
+			return stuckSink{}, nil
+		},
+	}
+	opts := fastOptions()
+	opts.DrainTimeout = 20 * time.Second
+	a := New("a1", f, opts)
+	conf := strings.NewReplacer("type = memory", "type = durable", "type = collect", "type = stuck").
+		Replace(fmt.Sprintf(flowConf, 10, 100, 1000, 10))
+	if err := a.Apply(context.Background(), loadConf(t, f, conf)); err != nil {
+		t.Fatal(err)
+	}
+	await(t, "events queued", func() bool { return a.Channel("c1").(durableMemory).Len() == 100 })
+	start := time.Now()
+	if err := a.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("Stop waited %v for a durable channel to drain", d)
+	}
+}
+
+type stuckSink struct{}
+
+func (stuckSink) Start(context.Context, component.Host) error { return nil }
+func (stuckSink) Stop(context.Context) error                  { return nil }
+func (stuckSink) Process(context.Context) (component.Status, error) {
+	return component.Backoff, nil
+}

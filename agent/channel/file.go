@@ -331,6 +331,10 @@ func (f *File) Stop(ctx context.Context) error {
 	}
 }
 
+// Durable reports that the channel's events survive a restart, so the
+// agent need not drain it on shutdown.
+func (f *File) Durable() bool { return true }
+
 // SharesStorage reports whether other is a file channel that uses any of
 // f's directories. A reload that replaces a file channel by one on the
 // same directories lets the new one recover the events from disk instead
