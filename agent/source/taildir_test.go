@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -720,4 +721,58 @@ func TestLineReader(t *testing.T) {
 	f("abcd\n", 3, false, false, "abc", "d")      // one over
 	f("aéé\n", 4, false, true, "aé", "é")         // no rune cut in two
 	f("aéé\n", 4, false, false, "aé\xc3", "\xa9") // bytes
+}
+
+// BenchmarkTaildir reads b.N 200-byte lines from one file through the
+// source alone (the processor only counts). One op is one line.
+func BenchmarkTaildir(b *testing.B) {
+	dir := b.TempDir()
+	path := filepath.Join(dir, "a.log")
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	line := []byte(strings.Repeat("x", 199) + "\n")
+	buf := make([]byte, 0, 1<<20)
+	for i := 0; i < b.N; i++ {
+		buf = append(buf, line...)
+		if len(buf) > 1<<20-len(line) {
+			if _, err := f.Write(buf); err != nil {
+				b.Fatal(err)
+			}
+			buf = buf[:0]
+		}
+	}
+	if _, err := f.Write(buf); err != nil {
+		b.Fatal(err)
+	}
+	_ = f.Close()
+	var n atomic.Int64
+	done := make(chan struct{})
+	set := component.SourceSettings{Processor: component.ProcessorFunc(func(_ context.Context, evs []event.Event) error {
+		if n.Add(int64(len(evs))) == int64(b.N) {
+			close(done)
+		}
+		return nil
+	})}
+	cfg := tailConfig(filepath.Join(dir, "pos.json"), "g="+path)
+	cfg.Batch = 1000
+	s, err := NewTaildir(set, *cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(200)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	if err := s.Start(context.Background(), nil); err != nil {
+		b.Fatal(err)
+	}
+	<-done
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if err := s.Stop(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "lines/s")
 }
