@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -15,9 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/vscope/vscope/agent"
 	"github.com/vscope/vscope/agent/catalog"
-	"github.com/vscope/vscope/agent/config"
 	"github.com/vscope/vscope/agent/monitor"
 )
 
@@ -28,77 +25,87 @@ func newAgentCmd() *cobra.Command {
 		reload               time.Duration
 		noReload             bool
 		shutdown             time.Duration
-		check                bool
+		check, all           bool
 		metricsTo, storeTok  string        // metric store (store.go)
 		sampleEvery          time.Duration // metric sampling interval
 	)
 	cmd := &cobra.Command{
-		Use:   "agent -f FILE -n NAME",
+		Use:   "agent -f FILE -n NAME[,NAME...]",
 		Short: "Run a Flume agent from a Flume properties file",
 		Long: `Run the named agent of a Flume properties file. The file is validated before anything
 starts and every problem is reported with file:line and the key. While running, the file is
 re-read every --reload-interval and a changed, valid configuration is applied without losing
 events (unchanged channels keep their events). SIGINT or SIGTERM stops the sources, lets the
-sinks drain the channels, then stops.`,
+sinks drain the channels, then stops. Several agents of one file can run in one process
+(-n a1,a2 or --all), each with its own components and counters, for local testing; they start
+and stop in the order given, so list the senders before their collectors.`,
 		Example: `  vscope agent -f flume.conf -n a1
   vscope agent -f flume.conf -n a1 --http :41414     # GET /metrics, /metrics.json on 127.0.0.1
-  vscope agent -f flume.conf -n a1 --check           # validate only`,
+  vscope agent -f flume.conf -n a1 --check           # validate only
+  vscope agent -f tiers.conf --all --http :41414     # every agent of the file in one process`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if file == "" || name == "" {
-				return errors.New("both --conf-file (-f) and --name (-n) are required")
+			names, err := agentNames(file, name, all)
+			if err != nil {
+				return err
 			}
 			_ = confDir // accepted for flume-ng compatibility
 			f := catalog.Default()
-			cfg, err := config.LoadFile(file, name, f)
+			cfgs, err := loadAgents(file, names, f)
 			if err != nil {
 				return fmt.Errorf("invalid configuration:\n%w", err)
 			}
 			if check {
-				for _, w := range cfg.Warnings {
-					fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
+				for _, cfg := range cfgs {
+					for _, w := range cfg.Warnings {
+						fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "%s: agent %s OK: %d sources, %d channels, %d sinks\n",
+						file, cfg.Name, len(cfg.Sources), len(cfg.Channels), len(cfg.Sinks))
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s: agent %s OK: %d sources, %d channels, %d sinks\n",
-					file, name, len(cfg.Sources), len(cfg.Channels), len(cfg.Sinks))
 				return nil
 			}
+			name = strings.Join(names, ",")
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			a := agent.New(name, f, agent.Options{Logger: slog.Default()})
-			if err := a.Apply(ctx, cfg); err != nil {
+			agents, err := startAgents(ctx, f, cfgs)
+			if err != nil {
 				return err
 			}
 			if httpAddr != "" {
-				srv, addr, err := serveMonitoring(httpAddr, a.Registry())
+				srv, addr, err := serveMonitoring(httpAddr, registries(agents)...)
 				if err != nil {
-					_ = a.Stop(context.Background())
+					_ = stopAgents(context.Background(), agents)
 					return err
 				}
 				defer srv.Close()
 				slog.Info("monitoring", "url", "http://"+addr+"/metrics")
 			}
 			if metricsTo != "" {
-				stopMetrics, err := startMetrics(ctx, metricsTo, storeTok, sampleEvery, a.Registry())
+				stopMetrics, err := startMetrics(ctx, metricsTo, storeTok, sampleEvery, registries(agents)...)
 				if err != nil {
-					_ = a.Stop(context.Background())
+					_ = stopAgents(context.Background(), agents)
 					return err
 				}
 				defer stopMetrics()
 			}
 			slog.Info("agent started", "agent", name, "file", file)
 			if !noReload {
-				go a.WatchFile(ctx, file, reload)
+				for _, a := range agents {
+					go a.WatchFile(ctx, file, reload)
+				}
 			}
 			<-ctx.Done()
 			slog.Info("stopping", "agent", name, "deadline", shutdown)
 			sctx, cancel := context.WithTimeout(context.Background(), shutdown)
 			defer cancel()
-			return a.Stop(sctx)
+			return stopAgents(sctx, agents)
 		},
 	}
 	fl := cmd.Flags()
 	fl.StringVarP(&file, "conf-file", "f", "", "Flume properties file")
-	fl.StringVarP(&name, "name", "n", "", "name of the agent in the file")
+	fl.StringVarP(&name, "name", "n", "", "name of the agent in the file; a comma-separated list runs several in this process")
+	fl.BoolVar(&all, "all", false, "run every agent of the file in this process (for local testing)")
 	fl.StringVarP(&confDir, "conf", "c", "", "configuration directory (accepted for flume-ng compatibility, unused)")
 	fl.StringVar(&httpAddr, "http", "", "serve /metrics and /metrics.json on this address (\":PORT\" binds 127.0.0.1)")
 	fl.DurationVar(&reload, "reload-interval", 30*time.Second, "how often to check the file for changes")
