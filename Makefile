@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 BENTHOS_VERSION := v4.40.0
 
-.PHONY: all build demo test test-long bench lint clean
+.PHONY: all build demo test test-long bench eval tools lint clean
 
 all: build
 
@@ -30,11 +30,22 @@ test-long:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseSyslog$$' -fuzztime 60s ./agent/source/
 	$(GO) test -run '^$$' -fuzz '^FuzzSyslogTCPFraming$$' -fuzztime 60s ./agent/source/
 	$(GO) test -run '^$$' -fuzz '^FuzzHTTPJSONHandler$$' -fuzztime 60s ./agent/source/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecoders$$' -fuzztime 60s ./agent/channel/wal/
 
-## bench: throughput of the agent next to Benthos, measured in one run
-bench: build $(BUILD)/benthos
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 300ms ./agent/...
+## bench: throughput next to the peers (Benthos, raw fsync), measured in one run
+bench: build $(BUILD)/benthos tools
+	$(GO) test -run '^$$' -bench . -skip '^Benchmark(FileChannelPut|WALReplay)$$' -benchmem -benchtime 300ms ./agent/...
+	./docs/bench/filechannel.sh
 	BENTHOS=$(BUILD)/benthos VSCOPE=$(BUILD)/vscope ./docs/bench/run.sh
+
+## eval: the diagnosis engine on the public data in ../shared/datasets
+eval: build tools
+	./docs/bench/asd-eval.sh
+	./docs/bench/nab-eval.sh
+
+# tools the bench and eval scripts use, from Debian's packages
+tools:
+	@command -v jq >/dev/null || { apt-get update -qq && apt-get install -y -qq jq; }
 
 # Benthos is built from the Go module proxy in a throwaway module, outside
 # the repository, exactly as DESIGN.md describes.
