@@ -307,14 +307,17 @@ func (r *docRun) metric(comp, name string) float64 {
 	return 0
 }
 
-func (r *docRun) awaitDrained(sinks ...string) {
+func (r *docRun) awaitDrained(sinks ...string) { r.awaitDrainedN(1, sinks...) }
+
+// awaitDrainedN waits until the sinks drained at least n events together.
+func (r *docRun) awaitDrainedN(n float64, sinks ...string) {
 	r.t.Helper()
-	await(r.t, fmt.Sprint("events drained by ", sinks), func() bool {
-		n := 0.0
+	await(r.t, fmt.Sprint(n, " events drained by ", sinks), func() bool {
+		got := 0.0
 		for _, k := range sinks {
-			n += r.metric(k, "EventDrainSuccessCount")
+			got += r.metric(k, "EventDrainSuccessCount")
 		}
-		return n > 0
+		return got >= n
 	})
 }
 
@@ -395,14 +398,14 @@ var flumedocChecks = map[string]func(r *docRun){
 	"null.conf":      func(r *docRun) { r.awaitDrained("k1") },
 	"sinkgroup.conf": func(r *docRun) { r.awaitDrained("k1", "k2") },
 	"file_roll.conf": func(r *docRun) {
-		r.awaitDrained("k1")
+		r.awaitDrainedN(20, "k1")
 		r.stop()
 		if got := r.rolled(); !strings.HasPrefix(got, "0\n1\n2\n") {
 			r.t.Fatalf("files hold %.20q, want the seq numbers one per line", got)
 		}
 	},
 	"file_roll-text.conf": func(r *docRun) {
-		r.awaitDrained("k1")
+		r.awaitDrainedN(20, "k1")
 		r.stop()
 		if got := r.rolled(); !strings.HasPrefix(got, "0123456789101112") {
 			r.t.Fatalf("files hold %.20q, want the seq numbers with no newline", got)
