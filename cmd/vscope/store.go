@@ -105,7 +105,7 @@ func newStoreCmd() *cobra.Command {
 		Use:   "store",
 		Short: "The metric store: run a collector that agents post their metrics to",
 	}
-	cmd.AddCommand(newStoreServeCmd())
+	cmd.AddCommand(newStoreServeCmd(), newStoreBenchCmd())
 	return cmd
 }
 
@@ -173,6 +173,7 @@ nothing of it is written. With --token (or VSCOPE_STORE_TOKEN), requests need
 	fl.DurationVar(&opts.RawRetention, "raw-retention", 7*24*time.Hour, "keep raw points this long, then downsample (negative: forever)")
 	fl.DurationVar(&opts.DownsampleStep, "downsample-step", time.Minute, "resolution of downsampled points")
 	fl.DurationVar(&opts.DownsampledRetention, "downsampled-retention", 90*24*time.Hour, "keep downsampled points this long (negative: forever)")
+	fl.DurationVar(&opts.CompactBlock, "compact-block", 0, "rewrite closed blocks of this much time in series order (e.g. 10m; default off, see docs/bench/store.md)")
 	fl.Int64Var(&maxBody, "max-body", 64<<20, "largest request body in bytes")
 	return cmd
 }

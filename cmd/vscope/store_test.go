@@ -213,7 +213,7 @@ func TestStoreKilledMidIngestKeepsCommitted(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	rows, err := s.DB().Query(`SELECT ts, count(*), sum(value) FROM points GROUP BY ts`)
+	rows, err := s.DB().Query(`SELECT ts, count(*), sum(value) FROM raw_points GROUP BY ts`)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,8 @@ type Batch struct {
 	TS     []int64   // per point: unix milliseconds
 	Value  []float64 // per point
 
-	index map[Series]int32
+	index   *seriesIndex
+	indexed int // b.Series[:indexed] are in index
 }
 
 // NewBatch builds a batch from points.
@@ -29,23 +30,33 @@ func (b *Batch) Len() int { return len(b.Ref) }
 // Reset empties the batch, keeping its memory.
 func (b *Batch) Reset() {
 	b.Series, b.Ref, b.TS, b.Value = b.Series[:0], b.Ref[:0], b.TS[:0], b.Value[:0]
-	clear(b.index)
+	if b.index != nil {
+		b.index.reset()
+	}
+	b.indexed = 0
 }
 
 // SeriesRef returns the index of s in b.Series, adding it if new.
 func (b *Batch) SeriesRef(s Series) int32 {
 	if b.index == nil {
-		b.index = make(map[Series]int32, len(b.Series))
-		for i, x := range b.Series {
-			b.index[x] = int32(i)
+		b.index = newSeriesIndex(len(b.Series))
+	}
+	if b.indexed > len(b.Series) { // Series was cut short directly
+		b.index.reset()
+		b.indexed = 0
+	}
+	for ; b.indexed < len(b.Series); b.indexed++ { // Series set directly
+		if _, ok := b.index.get(b.Series[b.indexed], b.Series); !ok {
+			b.index.put(b.Series[b.indexed], int32(b.indexed))
 		}
 	}
-	if i, ok := b.index[s]; ok {
+	if i, ok := b.index.get(s, b.Series); ok {
 		return i
 	}
 	i := int32(len(b.Series))
 	b.Series = append(b.Series, s)
-	b.index[s] = i
+	b.index.put(s, i)
+	b.indexed++
 	return i
 }
 
@@ -76,6 +87,13 @@ func (b *Batch) Points() []Point {
 // Validate checks the batch's shape: columns of one length, references in
 // range, every series with a metric name and valid UTF-8 names.
 func (b *Batch) Validate() error {
+	if err := b.validateShape(); err != nil {
+		return err
+	}
+	return b.validateNames()
+}
+
+func (b *Batch) validateShape() error {
 	if len(b.TS) != len(b.Ref) || len(b.Value) != len(b.Ref) {
 		return badBatch("columns of different lengths: %d refs, %d timestamps, %d values", len(b.Ref), len(b.TS), len(b.Value))
 	}
@@ -84,6 +102,10 @@ func (b *Batch) Validate() error {
 			return badBatch("point %d refers to series %d of %d", i, r, len(b.Series))
 		}
 	}
+	return nil
+}
+
+func (b *Batch) validateNames() error {
 	for i, s := range b.Series {
 		if s.Metric == "" {
 			return badBatch("series %d (%s) has no metric name", i, s)

@@ -10,6 +10,7 @@
 //     min/max zonemaps of ts make a window read touch only the row groups of
 //     the window. Raw points older than a retention period are downsampled
 //     to one row per minute (avg, min, max, count), and those expire in turn.
+//     Optionally, closed blocks of time are compacted into series order.
 //   - [VictoriaMetrics], for scale: the same points pushed through its
 //     /api/v1/import endpoint and windows read back through /api/v1/export.
 //

@@ -648,7 +648,7 @@ func TestRetentionDownsamples(t *testing.T) {
 		t.Fatal(err)
 	}
 	var raw, down int
-	_ = s.DB().QueryRow(`SELECT count(*) FROM points`).Scan(&raw)
+	_ = s.DB().QueryRow(`SELECT count(*) FROM raw_points`).Scan(&raw)
 	_ = s.DB().QueryRow(`SELECT count(*) FROM points_1m`).Scan(&down)
 	if raw != 1 || down != 6 {
 		t.Fatalf("%d raw and %d downsampled rows, want 1 and 6", raw, down)
@@ -737,5 +737,151 @@ func TestParseLocationAndFilter(t *testing.T) {
 	}
 	if !(Filter{Component: "disk:*"}).Match(Series{Component: "disk:sda"}) || (Filter{Agent: "a1"}).Match(Series{Agent: "a10"}) {
 		t.Fatal("glob match")
+	}
+}
+
+func TestBatchSeriesRef(t *testing.T) {
+	b := &Batch{Series: []Series{{Metric: "a"}, {Metric: "b"}, {Metric: "a"}}}
+	if r := b.SeriesRef(Series{Metric: "a"}); r != 0 {
+		t.Fatalf("a: %d", r)
+	}
+	if r := b.SeriesRef(Series{Metric: "c"}); r != 3 {
+		t.Fatalf("c: %d", r)
+	}
+	b.Reset()
+	if r := b.SeriesRef(Series{Metric: "c"}); r != 0 || len(b.Series) != 1 {
+		t.Fatalf("after reset: %d %v", r, b.Series)
+	}
+	// Many series, all distinct, then all found again.
+	for i := 0; i < 5000; i++ {
+		b.SeriesRef(Series{Host: fmt.Sprint(i % 7), Metric: fmt.Sprint("m", i)})
+	}
+	for i := 0; i < 5000; i++ {
+		if r := b.SeriesRef(Series{Host: fmt.Sprint(i % 7), Metric: fmt.Sprint("m", i)}); r != int32(i+1) {
+			t.Fatalf("series %d: ref %d", i, r)
+		}
+	}
+	// Hash collisions go to the side map.
+	x := newSeriesIndex(0)
+	var tbl []Series
+	for i := 0; i < 3; i++ {
+		s := Series{Metric: fmt.Sprint(i)}
+		tbl = append(tbl, s)
+		x.byHash[x.hash(s)] = 99 // poison: every slot taken by a wrong id
+	}
+	x.byHash = map[uint64]int32{x.hash(tbl[0]): 0}
+	x.byHash[x.hash(tbl[1])] = 0 // pretend tbl[1] collides with tbl[0]
+	x.collide = map[Series]int32{tbl[1]: 1}
+	if id, ok := x.get(tbl[1], tbl); !ok || id != 1 {
+		t.Fatalf("collided series: %d %v", id, ok)
+	}
+	if _, ok := x.get(tbl[2], tbl); ok {
+		t.Fatal("absent series found")
+	}
+}
+
+// Compaction moves closed blocks into series order; window reads, SQL and
+// counts see the same points before and after, and a late point for a
+// compacted block is kept.
+func TestCompaction(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t, Options{CompactBlock: time.Minute, CompactDelay: 10 * time.Second})
+	var ps []Point
+	for i := 0; i < 200; i++ { // 3 min 20 s
+		for j := 0; j < 30; j++ {
+			ps = append(ps, Point{TS: t0 + int64(i)*1000, Host: "h", Agent: "a", Component: fmt.Sprint("c", j%3), Kind: "channel", Metric: fmt.Sprint("m", j), Value: float64(i*j) / 4})
+		}
+	}
+	for i := 0; i < len(ps); i += 600 {
+		if err := s.Append(ctx, NewBatch(ps[i:min(i+600, len(ps))])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := window(t0-60000, t0+300000)
+	before, err := s.Read(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// At t0+3m15s, blocks up to t0+3m are closed (delay 10 s).
+	if err := s.Compact(ctx, time.UnixMilli(t0+195000)); err != nil {
+		t.Fatal(err)
+	}
+	var hot, cold int
+	_ = s.DB().QueryRow(`SELECT count(*) FROM points`).Scan(&hot)
+	_ = s.DB().QueryRow(`SELECT count(*) FROM points_sorted`).Scan(&cold)
+	if hot != 20*30 || cold != 180*30 {
+		t.Fatalf("after compaction: %d hot, %d sorted points; want 600, 5400", hot, cold)
+	}
+	var ordered bool
+	if err := s.DB().QueryRow(`SELECT bool_and(ok) FROM (SELECT (ts // 60000, series_id, ts) >= lag((ts // 60000, series_id, ts)) OVER () OR lag(ts) OVER () IS NULL AS ok FROM points_sorted)`).Scan(&ordered); err != nil || !ordered {
+		t.Fatalf("points_sorted not in block, series, time order: %v %v", ordered, err)
+	}
+	after, err := s.Read(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(before.Series, after.Series) || !reflect.DeepEqual(fmt.Sprint(before.Values), fmt.Sprint(after.Values)) {
+		t.Fatal("window changed by compaction")
+	}
+	checkMatrix(t, after, ps)
+	// A late point for a compacted block, then compaction again.
+	late := Point{TS: t0 + 500, Host: "h", Agent: "a", Component: "c0", Kind: "channel", Metric: "late", Value: 3}
+	if err := s.Append(ctx, NewBatch([]Point{late})); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Compact(ctx, time.UnixMilli(t0+195000)); err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.Read(ctx, Query{From: time.UnixMilli(t0), To: time.UnixMilli(t0 + 1000), Filter: Filter{Metric: "late"}})
+	if err != nil || len(m.Series) != 1 || m.At(0, 0) != 3 {
+		t.Fatalf("late point: %v %+v", err, m)
+	}
+	var n int
+	_ = s.DB().QueryRow(`SELECT count(*) FROM samples`).Scan(&n)
+	if n != len(ps)+1 {
+		t.Fatalf("samples view: %d points, want %d", n, len(ps)+1)
+	}
+}
+
+// Batches with the same series list reuse its ids; a list that differs
+// only in the middle is resolved again.
+func TestDuckDBRepeatedSeriesLists(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t, Options{})
+	mk := func(ts int64, middle string) *Batch {
+		b := &Batch{}
+		for _, m := range []string{"first", middle, "last"} {
+			b.Add(b.SeriesRef(Series{Host: "h", Metric: m}), ts, float64(ts))
+		}
+		return b
+	}
+	for i, mid := range []string{"x", "x", "y", "x", "y"} {
+		if err := s.Append(ctx, mk(t0+int64(i)*1000, mid)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := s.Read(ctx, window(t0, t0+5000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]float64{}
+	for i, x := range m.Series {
+		got[x.Metric] = m.Column(i)
+	}
+	nan, f := math.NaN(), float64(t0)
+	want := map[string][]float64{
+		"first": {f, f + 1000, f + 2000, f + 3000, f + 4000},
+		"last":  {f, f + 1000, f + 2000, f + 3000, f + 4000},
+		"x":     {f, f + 1000, nan, f + 3000, nan},
+		"y":     {nan, nan, f + 2000, nan, f + 4000},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %v\nwant %v", got, want)
+	}
+	// A malformed name is refused even when the list looks known.
+	b := mk(t0+9000, "x")
+	b.Series[1].Metric = ""
+	if err := s.Append(ctx, b); !errors.Is(err, ErrBadBatch) {
+		t.Fatalf("empty metric in a known-looking list: %v", err)
 	}
 }

@@ -90,6 +90,25 @@ func dirBytes(dir string) int64 {
 	return n
 }
 
+// Shutdown stops the server with SIGINT, so that it writes everything to
+// its data directory, and waits up to a minute for it (then kills it).
+func (s *VMServer) Shutdown() error {
+	if s.cmd.Process == nil {
+		return nil
+	}
+	_ = s.cmd.Process.Signal(os.Interrupt)
+	select {
+	case err, ok := <-s.done:
+		if ok {
+			close(s.done)
+		}
+		return err
+	case <-time.After(time.Minute):
+		s.Stop()
+		return errors.New("victoria-metrics did not stop within a minute of SIGINT")
+	}
+}
+
 // Stop kills the server and waits for it. Safe twice.
 func (s *VMServer) Stop() {
 	if s.cmd.Process != nil {
