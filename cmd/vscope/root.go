@@ -39,6 +39,7 @@ configured with Flume's properties files) and diagnoses what goes wrong in the f
 	root.AddCommand(newAgentCmd(), newDemoCmd(), newVersionCmd(), newBenchCmd())
 	root.AddCommand(newEvalCmd())
 	root.AddCommand(newStoreCmd(), newMetricsCmd(), newSQLCmd(), newExportCmd())
+	root.AddCommand(newReplayCmd())
 	return root
 }
 
