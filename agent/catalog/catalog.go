@@ -5,6 +5,7 @@ import (
 	"github.com/vscope/vscope/agent/component"
 	"github.com/vscope/vscope/agent/forward"
 	"github.com/vscope/vscope/agent/interceptor"
+	"github.com/vscope/vscope/agent/jetstream"
 	"github.com/vscope/vscope/agent/sink"
 	"github.com/vscope/vscope/agent/source"
 )
@@ -28,6 +29,7 @@ func Default() component.Factories {
 		[]component.ChannelFactory{
 			channel.MemoryFactory(),
 			channel.FileFactory(),
+			jetstream.ChannelFactory(),
 		},
 		[]component.SinkFactory{
 			sink.NullFactory(),
