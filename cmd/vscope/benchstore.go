@@ -45,6 +45,7 @@ func newStoreBenchCmd() *cobra.Command {
 		winSeries, winSamples    int
 		batchPoints              int
 		noVM                     bool
+		runs                     int
 	)
 	cmd := &cobra.Command{
 		Use:    "bench",
@@ -79,7 +80,7 @@ func newStoreBenchCmd() *cobra.Command {
 				}
 				defer pprof.StopCPUProfile()
 			}
-			b := &storeBench{out: cmd.OutOrStdout(), dir: dir, batchPoints: batchPoints, withVM: !noVM}
+			b := &storeBench{runs: max(1, runs), out: cmd.OutOrStdout(), dir: dir, batchPoints: batchPoints, withVM: !noVM}
 			return b.run(cmd.Context(), counts, points, winSeries, winSamples, jsonOut)
 		},
 	}
@@ -91,12 +92,14 @@ func newStoreBenchCmd() *cobra.Command {
 	fl.IntVar(&winSeries, "window-series", 10_000, "series of the window read")
 	fl.IntVar(&winSamples, "window-samples", 600, "samples per series of the window read")
 	fl.BoolVar(&noVM, "no-vm", false, "skip VictoriaMetrics")
+	fl.IntVar(&runs, "runs", 3, "ingest runs per backend and series count (the median is reported)")
 	fl.StringVar(&jsonOut, "json", "", "also write the results to this JSON file")
 	fl.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run")
 	return cmd
 }
 
 type storeBench struct {
+	runs        int
 	out         io.Writer
 	dir         string
 	batchPoints int
@@ -236,56 +239,24 @@ func (b *storeBench) run(ctx context.Context, counts []int, points, winSeries, w
 	for ci, n := range counts {
 		batches, total := b.pregenerate(n, points, t0+int64(ci)*86_400_000*10)
 		name := fmt.Sprintf("ingest %d series", n)
-		path := filepath.Join(b.dir, fmt.Sprintf("ingest-%d.duckdb", n))
-		d, err := store.OpenDuckDB(ctx, path, store.Options{RawRetention: -1, CompactBlock: 10 * time.Minute})
-		if err != nil {
-			return err
+		var duck, vict []storeBenchResult
+		for run := 0; run < b.runs; run++ { // alternating, fresh stores
+			r, err := b.ingestDuckDB(ctx, name, fmt.Sprintf("ingest-%d-%d.duckdb", n, run), batches, total)
+			if err != nil {
+				return err
+			}
+			duck = append(duck, r)
+			if b.withVM {
+				r, err := b.ingestVM(ctx, name, fmt.Sprintf("vm-ingest-%d-%d", n, run), batches, total)
+				if err != nil {
+					return err
+				}
+				vict = append(vict, r)
+			}
 		}
-		r, err := b.ingest(ctx, name, "duckdb", d, batches, total)
-		if err == nil {
-			err = d.Checkpoint(ctx)
-		}
-		r.Bytes = fileBytes(path)
-		r.BytesPP = float64(r.Bytes) / float64(total)
-		// Optional compaction (--compact-block) rewrites the points in
-		// series order; measured for the record.
-		c0, w0 := cpuTime(), time.Now()
-		if err == nil {
-			err = d.Compact(ctx, time.UnixMilli(batches[len(batches)-1].TS[0]).Add(24*time.Hour))
-		}
-		cwall, ccpu := time.Since(w0), cpuTime()-c0
-		if err == nil {
-			err = d.Checkpoint(ctx)
-		}
-		var used int64
-		if err == nil {
-			err = d.DB().QueryRowContext(ctx, `SELECT used_blocks * block_size FROM pragma_database_size()`).Scan(&used)
-		}
-		_ = d.Close()
-		if err != nil {
-			return err
-		}
-		r.Extra = fmt.Sprintf("compacted: %.2f bytes/point in used blocks, %.2f in the file, compaction %.2f s (cpu %.2f s)",
-			float64(used)/float64(total), float64(fileBytes(path))/float64(total), cwall.Seconds(), ccpu.Seconds())
-		b.add(r)
+		b.add(medianIngest(duck))
 		if b.withVM {
-			vm, err := b.startVM(ctx, fmt.Sprintf("vm-ingest-%d", n))
-			if err != nil {
-				return err
-			}
-			r, err := b.ingest(ctx, name, "victoriametrics", store.NewVictoriaMetrics(vm.URL, nil), batches, total)
-			// Stopped with SIGINT, the server writes all it holds; then
-			// its directory is measured.
-			if serr := vm.Shutdown(); err == nil && serr != nil {
-				err = serr
-			}
-			if err != nil {
-				return err
-			}
-			r.Bytes = vm.DiskBytes()
-			r.BytesPP = float64(r.Bytes) / float64(total)
-			r.Extra = "import answers before data is durable; time includes force_flush"
-			b.add(r)
+			b.add(medianIngest(vict))
 		}
 		batches = nil
 		runtime.GC()
@@ -293,7 +264,7 @@ func (b *storeBench) run(ctx context.Context, counts []int, points, winSeries, w
 	// Window read: winSeries x winSamples into fresh stores, then read the
 	// whole window as a matrix.
 	batches, total := b.pregenerate(winSeries, winSeries*winSamples, t0+int64(len(counts)+1)*86_400_000*10)
-	from := batches[0].TS[0]
+	from := batches[0].TS[0] / 1000 * 1000 // whole seconds: cell k holds sample k
 	q := store.Query{From: time.UnixMilli(from), To: time.UnixMilli(from + int64(winSamples)*1000), Step: time.Second}
 	name := fmt.Sprintf("window read %d series x %d samples", winSeries, winSamples)
 	path := filepath.Join(b.dir, "window.duckdb")
@@ -343,11 +314,13 @@ func (b *storeBench) run(ctx context.Context, counts []int, points, winSeries, w
 		if err := v.Flush(ctx); err != nil {
 			return err
 		}
+		s0 := vm.CPUTime()
 		r, err := b.read(ctx, name, "victoriametrics", v, q, total)
 		if err != nil {
 			return err
 		}
-		r.Extra = "/api/v1/export JSON lines, parsed and aligned"
+		server := float64((vm.CPUTime() - s0).Microseconds()) / 1000 / 3
+		r.Extra = fmt.Sprintf("/api/v1/export JSON lines, parsed and aligned; server cpu %.0f ms per read", server)
 		b.add(r)
 	}
 	b.summary()
@@ -364,6 +337,76 @@ func (b *storeBench) startVM(ctx context.Context, sub string) (*store.VMServer, 
 		return nil, fmt.Errorf("victoria-metrics (--no-vm skips it): %w", err)
 	}
 	return vm, nil
+}
+
+// ingestDuckDB ingests into a fresh file, measures it, then compacts it
+// and measures again (compaction is optional in the store).
+func (b *storeBench) ingestDuckDB(ctx context.Context, name, file string, batches []*store.Batch, total int64) (storeBenchResult, error) {
+	path := filepath.Join(b.dir, file)
+	defer os.Remove(path)
+	d, err := store.OpenDuckDB(ctx, path, store.Options{RawRetention: -1, CompactBlock: 10 * time.Minute})
+	if err != nil {
+		return storeBenchResult{}, err
+	}
+	r, err := b.ingest(ctx, name, "duckdb", d, batches, total)
+	if err == nil {
+		err = d.Checkpoint(ctx)
+	}
+	r.Bytes = fileBytes(path)
+	r.BytesPP = float64(r.Bytes) / float64(total)
+	c0, w0 := cpuTime(), time.Now()
+	if err == nil {
+		err = d.Compact(ctx, time.UnixMilli(batches[len(batches)-1].TS[0]).Add(24*time.Hour))
+	}
+	cwall, ccpu := time.Since(w0), cpuTime()-c0
+	if err == nil {
+		err = d.Checkpoint(ctx)
+	}
+	var used int64
+	if err == nil {
+		err = d.DB().QueryRowContext(ctx, `SELECT used_blocks * block_size FROM pragma_database_size()`).Scan(&used)
+	}
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	r.Extra = fmt.Sprintf("compacted: %.2f bytes/point in used blocks, %.2f in the file, compaction %.2f s (cpu %.2f s)",
+		float64(used)/float64(total), float64(fileBytes(path))/float64(total), cwall.Seconds(), ccpu.Seconds())
+	return r, err
+}
+
+// ingestVM ingests into a fresh server; stopped with SIGINT, the server
+// writes all it holds, and then its directory is measured.
+func (b *storeBench) ingestVM(ctx context.Context, name, sub string, batches []*store.Batch, total int64) (storeBenchResult, error) {
+	vm, err := b.startVM(ctx, sub)
+	if err != nil {
+		return storeBenchResult{}, err
+	}
+	defer os.RemoveAll(vm.Dir)
+	s0 := vm.CPUTime()
+	r, err := b.ingest(ctx, name, "victoriametrics", store.NewVictoriaMetrics(vm.URL, nil), batches, total)
+	server := vm.CPUTime() - s0
+	if serr := vm.Shutdown(); err == nil && serr != nil {
+		err = serr
+	}
+	r.Bytes = vm.DiskBytes()
+	r.BytesPP = float64(r.Bytes) / float64(total)
+	r.CPU += server.Seconds()
+	r.Extra = fmt.Sprintf("cpu: client %.2f s + server %.2f s; import answers before data is durable; time includes force_flush", r.CPU-server.Seconds(), server.Seconds())
+	return r, err
+}
+
+// medianIngest is the run of median ingest rate.
+func medianIngest(rs []storeBenchResult) storeBenchResult {
+	sort.Slice(rs, func(i, j int) bool { return rs[i].PointsPS < rs[j].PointsPS })
+	r := rs[len(rs)/2]
+	if len(rs) > 1 {
+		var all []string
+		for _, x := range rs {
+			all = append(all, fmt.Sprintf("%.2fM", x.PointsPS/1e6))
+		}
+		r.Extra += fmt.Sprintf("; median of %d runs: %s points/s", len(rs), strings.Join(all, " "))
+	}
+	return r
 }
 
 func (b *storeBench) ingest(ctx context.Context, name, backend string, s store.Store, batches []*store.Batch, total int64) (storeBenchResult, error) {

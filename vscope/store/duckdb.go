@@ -203,11 +203,6 @@ func OpenDuckDB(ctx context.Context, path string, opts Options) (*DuckDB, error)
 }
 
 func (s *DuckDB) init(ctx context.Context) error {
-	if x := os.Getenv("VSCOPE_DUCKDB_EXPERIMENT"); x != "" {
-		if _, err := s.db.ExecContext(ctx, x); err != nil {
-			return err
-		}
-	}
 	if !s.opts.ReadOnly {
 		for _, q := range schemaSQL {
 			if _, err := s.db.ExecContext(ctx, q); err != nil {

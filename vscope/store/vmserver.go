@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -72,6 +75,31 @@ func StartVictoriaMetrics(ctx context.Context, dir string, log *os.File) (*VMSer
 			return nil, fmt.Errorf("victoria-metrics on %s did not answer /health in 30 s", addr)
 		}
 	}
+}
+
+// CPUTime is the user+system time the server has used (Linux /proc; 0
+// where unknown).
+func (s *VMServer) CPUTime() time.Duration {
+	if s.cmd.Process == nil {
+		return 0
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name (in parentheses): utime and stime are
+	// the 12th and 13th, in clock ticks of 100 Hz on Linux.
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(data[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
 }
 
 // DiskBytes is the size of the server's data directory.
