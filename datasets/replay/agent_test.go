@@ -65,7 +65,7 @@ type testAgent struct {
 	stopped         bool
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -76,7 +76,7 @@ func freePort(t *testing.T) int {
 }
 
 // startAgent runs agentConf in this process.
-func startAgent(t *testing.T, maxLine int) *testAgent {
+func startAgent(t testing.TB, maxLine int) *testAgent {
 	t.Helper()
 	ta := &testAgent{httpDir: t.TempDir(), ncDir: t.TempDir()}
 	hp, np := freePort(t), freePort(t)
@@ -101,7 +101,7 @@ func startAgent(t *testing.T, maxLine int) *testAgent {
 }
 
 // stop stops the agent, which drains the channels into the files.
-func (ta *testAgent) stop(t *testing.T) {
+func (ta *testAgent) stop(t testing.TB) {
 	t.Helper()
 	if ta.stopped {
 		return
@@ -308,5 +308,56 @@ func TestNetcatSinkReconnects(t *testing.T) {
 	}
 	if strings.Join(lines, ",") != "a,b,c more,d" {
 		t.Errorf("server got %v", lines)
+	}
+}
+
+// limited stops a source after n records.
+type limited struct {
+	Source
+	n int
+}
+
+func (l *limited) Next() (Record, bool) {
+	if l.n <= 0 {
+		return Record{}, false
+	}
+	l.n--
+	return l.Source.Next()
+}
+
+// BenchmarkReplayIntoAgent replays web-store lines with no pacing into a
+// real agent's http and netcat sources (memory channel, file_roll sink)
+// and reports the events per second acked.
+func BenchmarkReplayIntoAgent(b *testing.B) {
+	for _, kind := range []string{"http", "netcat"} {
+		b.Run(kind, func(b *testing.B) {
+			ta := startAgent(b, 4096)
+			cfg := webstore.NewConfig(7 * 24 * time.Hour)
+			cfg.SessionsPerSecond = 200
+			g, err := webstore.New(cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			g.Next() // the warm-up
+			var sink Sink = NewHTTPSink(ta.httpURL)
+			if kind == "netcat" {
+				nc := NewNetcatSink(ta.ncAddr)
+				defer nc.Close()
+				sink = nc
+			}
+			b.ResetTimer()
+			start := time.Now()
+			st, err := Run(context.Background(), &limited{Source: Webstore(g), n: b.N}, sink, Options{BatchSize: 500})
+			if err != nil {
+				b.Fatal(err)
+			}
+			el := time.Since(start).Seconds()
+			b.StopTimer()
+			if st.Acked != int64(b.N) {
+				b.Fatalf("%+v", st)
+			}
+			b.ReportMetric(float64(st.Acked)/el, "events/s")
+			b.ReportMetric(float64(st.Bytes)/el/1e6, "MB/s")
+		})
 	}
 }

@@ -889,6 +889,9 @@ func (g *Generator) end(idx int32) {
 	g.freeS = append(g.freeS, idx)
 }
 
+// The event queue is a 4-ary min-heap: half the depth of a binary heap,
+// and the children of a node share a cache line or two.
+
 // push adds an event to the queue.
 func (g *Generator) push(at int64, kind uint8, idx int32) {
 	g.seq++
@@ -897,7 +900,7 @@ func (g *Generator) push(at int64, kind uint8, idx int32) {
 	i := len(h) - 1
 	x := h[i]
 	for i > 0 {
-		p := (i - 1) / 2
+		p := (i - 1) / 4
 		if !less(&x, &h[p]) {
 			break
 		}
@@ -920,18 +923,22 @@ func (g *Generator) pop() item {
 	}
 	i := 0
 	for {
-		c := 2*i + 1
+		c := 4*i + 1
 		if c >= n {
 			break
 		}
-		if r := c + 1; r < n && less(&h[r], &h[c]) {
-			c = r
+		m := c
+		end := min(c+4, n)
+		for k := c + 1; k < end; k++ {
+			if less(&h[k], &h[m]) {
+				m = k
+			}
 		}
-		if !less(&h[c], &x) {
+		if !less(&h[m], &x) {
 			break
 		}
-		h[i] = h[c]
-		i = c
+		h[i] = h[m]
+		i = m
 	}
 	h[i] = x
 	return top
