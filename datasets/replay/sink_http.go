@@ -20,8 +20,8 @@ import (
 // timestamp is the record's log time in epoch milliseconds, as Flume's
 // timestamp interceptor writes it. A 200 accepts the batch; 503 (channel
 // full) and connection errors are retried with back-off for up to Retry;
-// a 413 splits the batch in halves; a 400 loses the batch's records
-// (a *PartialError), and so does a single record that is still too large.
+// a 413 or a 400 splits the batch in halves until the records the source
+// refuses on their own are found, and those are lost (a *PartialError).
 type HTTPSink struct {
 	// URL is the source's address, e.g. http://127.0.0.1:41414/.
 	URL string
@@ -66,7 +66,7 @@ func (s *HTTPSink) send(ctx context.Context, batch []Record) (int, error) {
 	switch {
 	case status == http.StatusOK:
 		return 0, nil
-	case status == http.StatusRequestEntityTooLarge && len(batch) > 1:
+	case (status == http.StatusRequestEntityTooLarge || status == http.StatusBadRequest) && len(batch) > 1:
 		h := len(batch) / 2
 		a, err := s.send(ctx, batch[:h])
 		if err != nil {

@@ -62,7 +62,11 @@ func (s *NetcatSink) Send(ctx context.Context, batch []Record) error {
 			return ctx.Err()
 		}
 		if time.Now().Add(backoff).After(deadline) {
-			return fmt.Errorf("netcat %s: gave up after %v with %d lines unanswered: %w", s.Addr, retry, len(batch), err)
+			hint := ""
+			if ne, ok := errors.Unwrap(err).(net.Error); ok && ne.Timeout() && s.Ack {
+				hint = " (if the source has ack-every-event = false, do not wait for replies: Ack false, --no-ack)"
+			}
+			return fmt.Errorf("netcat %s: gave up after %v with %d lines unanswered: %w%s", s.Addr, retry, len(batch), err, hint)
 		}
 		t := time.NewTimer(backoff)
 		select {
