@@ -121,7 +121,9 @@ func newStoreServeCmd() *cobra.Command {
 		Long: `Serve POST /api/v1/ingest: a body of Content-Type application/vnd.apache.arrow.stream holding
 points (ts, host, agent, component, kind, metric, value) is written to the store as one batch.
 Agents post to it with --store http://ADDR. A malformed stream is refused with 400 and the reason;
-nothing of it is written. With --token (or VSCOPE_STORE_TOKEN), requests need
+nothing of it is written. While it runs it holds the store file, so readers ask it: vscope sql and
+vscope metrics ls with --store http://ADDR (POST /api/v1/sql: one SELECT; the collector's
+DuckDB reads no other files). With --token (or VSCOPE_STORE_TOKEN), requests need
 "Authorization: Bearer TOKEN". Raw points older than --raw-retention are downsampled to
 --downsample-step (avg, min, max, count), kept for --downsampled-retention.`,
 		Example: `  vscope store serve --listen 127.0.0.1:8429 --store /var/lib/vscope
@@ -140,16 +142,21 @@ nothing of it is written. With --token (or VSCOPE_STORE_TOKEN), requests need
 				return fmt.Errorf("--store %s: a collector cannot store into another collector; give a directory or vm+http://", loc)
 			}
 			opts.RetainEvery = time.Minute
+			opts.NoFileAccess = true // it serves SQL to remote readers
 			s, err := store.Open(ctx, loc, opts)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
+			hopts := store.HandlerOptions{Token: token, MaxBytes: maxBody}
+			if d, ok := s.(*store.DuckDB); ok {
+				hopts.SQL = d
+			}
 			ln, err := net.Listen("tcp", listen)
 			if err != nil {
 				return fmt.Errorf("listen: %w", err)
 			}
-			srv := &http.Server{Handler: store.Handler(s, store.HandlerOptions{Token: token, MaxBytes: maxBody}), ReadHeaderTimeout: 10 * time.Second}
+			srv := &http.Server{Handler: store.Handler(s, hopts), ReadHeaderTimeout: 10 * time.Second}
 			errc := make(chan error, 1)
 			go func() { errc <- srv.Serve(ln) }()
 			slog.Info("store serving", "url", "http://"+ln.Addr().String()+store.IngestPath, "store", loc, "auth", token != "")
@@ -204,7 +211,7 @@ func newMetricsCmd() *cobra.Command {
 }
 
 func newMetricsLsCmd() *cobra.Command {
-	var loc, filter, format string
+	var loc, filter, format, token string
 	var series bool
 	cmd := &cobra.Command{
 		Use:   "ls",
@@ -219,17 +226,7 @@ func newMetricsLsCmd() *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			var s store.Store
-			if l, err := store.ParseLocation(loc); err == nil && l.Kind == "duckdb" {
-				s, err = openDuckDB(ctx, loc, true)
-				if err != nil {
-					return err
-				}
-			} else if s, err = store.Open(ctx, loc, store.Options{}); err != nil {
-				return err
-			}
-			defer s.Close()
-			infos, err := s.Series(ctx, f)
+			infos, err := listSeries(ctx, loc, token, f)
 			if err != nil {
 				return err
 			}
@@ -256,10 +253,50 @@ func newMetricsLsCmd() *cobra.Command {
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&loc, "store", "", storeFlagHelp)
+	fl.StringVar(&token, "token", "", "bearer token of a collector (default $VSCOPE_STORE_TOKEN)")
 	fl.StringVar(&filter, "filter", "", "host=,agent=,component=,kind=,metric= globs, comma-separated")
 	fl.BoolVar(&series, "series", false, "list every series instead of the count per component")
 	fl.StringVar(&format, "format", "table", "table, csv or json")
 	return cmd
+}
+
+// listSeries lists the series of a store: a DuckDB file (read-only), a
+// collector (through its SQL endpoint) or VictoriaMetrics.
+func listSeries(ctx context.Context, location, token string, f store.Filter) ([]store.SeriesInfo, error) {
+	loc, err := store.ParseLocation(location)
+	if err != nil {
+		return nil, err
+	}
+	switch loc.Kind {
+	case "duckdb":
+		s, err := openDuckDB(ctx, location, true)
+		if err != nil {
+			return nil, err
+		}
+		defer s.Close()
+		return s.Series(ctx, f)
+	case "collector":
+		c := store.NewClient(loc.URL, envToken(token), nil)
+		defer c.Close()
+		t, err := c.Select(ctx, store.SeriesSQL)
+		if err != nil {
+			return nil, err
+		}
+		return store.SeriesFromTable(t, f)
+	}
+	s, err := store.Open(ctx, location, store.Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	return s.Series(ctx, f)
+}
+
+func envToken(token string) string {
+	if token == "" {
+		return os.Getenv("VSCOPE_STORE_TOKEN")
+	}
+	return token
 }
 
 func points(n int64) string {

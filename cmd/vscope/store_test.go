@@ -86,8 +86,20 @@ func TestAgentsSampleIntoCollector(t *testing.T) {
 			t.Fatalf("agent could not store metrics:\n%s", a.output())
 		}
 	}
+	// While the collector holds the file, readers ask it.
+	out := runVscope(t, "sql", "--store", url, "--token", "t0ken", "--format", "csv",
+		`SELECT count(DISTINCT agent) AS agents FROM samples WHERE kind = 'source'`)
+	if out != "agents\n2\n" {
+		t.Fatalf("sql through the collector: %q", out)
+	}
+	if ls := runVscope(t, "metrics", "ls", "--store", url, "--token", "t0ken", "--format", "csv"); !strings.Contains(ls, ",a2,c1,channel,") {
+		t.Fatalf("metrics ls through the collector:\n%s", ls)
+	}
+	if o, err := exec.Command(vscopeBin, "sql", "--store", url, "--token", "t0ken", "DELETE FROM points").CombinedOutput(); err == nil || !strings.Contains(string(o), "only one SELECT") {
+		t.Fatalf("DELETE through the collector: %v %s", err, o)
+	}
 	coll.stop(t)
-	out := runVscope(t, "sql", "--store", dir, "--format", "json",
+	out = runVscope(t, "sql", "--store", dir, "--format", "json",
 		`SELECT agent, count(*) AS n, min(value) AS lo FROM samples WHERE component = 'r1' AND metric = 'EventAcceptedRate' GROUP BY agent ORDER BY agent`)
 	var rows []map[string]string
 	if err := json.Unmarshal([]byte(out), &rows); err != nil {

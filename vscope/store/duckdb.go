@@ -44,6 +44,10 @@ type Options struct {
 	// RetainEvery runs Retain (compaction, downsampling, expiry) in the
 	// background this often (0: never; the caller runs it).
 	RetainEvery time.Duration
+	// NoFileAccess turns off DuckDB's access to files other than the store
+	// (read_csv, COPY, ATTACH, ...) for the life of the process' database,
+	// as a collector that serves SQL to remote readers does.
+	NoFileAccess bool
 	// Logger receives background errors (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -184,6 +188,9 @@ func OpenDuckDB(ctx context.Context, path string, opts Options) (*DuckDB, error)
 	}
 	conn, err := duckdb.NewConnector(dsn, nil)
 	if err != nil {
+		if strings.Contains(err.Error(), "lock") && opts.ReadOnly {
+			return nil, fmt.Errorf("open store %s: %w (a process is writing it: if that is `vscope store serve`, read through it with --store http://ADDR; an agent's own store can be read once the agent stops)", path, err)
+		}
 		if strings.Contains(err.Error(), "lock") {
 			return nil, fmt.Errorf("open store %s: %w (one process writes a store file: run `vscope store serve` and point the agents at it)", path, err)
 		}
@@ -246,6 +253,11 @@ func (s *DuckDB) init(ctx context.Context) error {
 			return err
 		}
 		s.wconn = c
+	}
+	if s.opts.NoFileAccess {
+		if _, err := s.db.ExecContext(ctx, `SET enable_external_access = false`); err != nil {
+			return err
+		}
 	}
 	return nil
 }

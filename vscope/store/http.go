@@ -15,8 +15,11 @@ import (
 	"time"
 )
 
-// IngestPath is the collector's ingest endpoint.
-const IngestPath = "/api/v1/ingest"
+// The collector's endpoints.
+const (
+	IngestPath = "/api/v1/ingest"
+	SQLPath    = "/api/v1/sql"
+)
 
 // HandlerOptions configure the ingest endpoint.
 type HandlerOptions struct {
@@ -26,6 +29,11 @@ type HandlerOptions struct {
 	MaxBytes int64
 	// Logger receives refused and failed requests (default slog.Default()).
 	Logger *slog.Logger
+	// SQL, when set, is served at POST /api/v1/sql (the body is one SELECT)
+	// with the same token.
+	SQL Selecter
+	// MaxRows bounds an SQL answer (default 1,000,000 rows).
+	MaxRows int
 }
 
 // Handler serves POST /api/v1/ingest: a body of Content-Type
@@ -33,7 +41,9 @@ type HandlerOptions struct {
 // one batch. Answers: 200 {"points":N,"series":M} once written; 400 with
 // the reason for a malformed stream (nothing is written); 401 without the
 // token; 405 not POST; 413 too large; 415 another content type; 500 when
-// the store fails.
+// the store fails. With opts.SQL it also serves POST /api/v1/sql: the body
+// is one SELECT, the answer a JSON [Table], 400 with the reason for
+// anything else.
 func Handler(app Appender, opts HandlerOptions) http.Handler {
 	if opts.MaxBytes <= 0 {
 		opts.MaxBytes = 64 << 20
@@ -41,24 +51,59 @@ func Handler(app Appender, opts HandlerOptions) http.Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.MaxRows <= 0 {
+		opts.MaxRows = 1_000_000
+	}
 	mux := http.NewServeMux()
-	mux.HandleFunc(IngestPath, func(w http.ResponseWriter, r *http.Request) {
-		refuse := func(code int, format string, args ...any) {
+	// admit checks method and token; false means it answered.
+	admit := func(w http.ResponseWriter, r *http.Request, what string) (refuse func(int, string, ...any), ok bool) {
+		refuse = func(code int, format string, args ...any) {
 			msg := fmt.Sprintf(format, args...)
-			opts.Logger.Warn("ingest refused", "remote", r.RemoteAddr, "status", code, "reason", msg)
+			opts.Logger.Warn(what+" refused", "remote", r.RemoteAddr, "status", code, "reason", msg)
 			http.Error(w, msg, code)
 		}
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
-			refuse(http.StatusMethodNotAllowed, "POST an Arrow IPC stream to %s", IngestPath)
-			return
+			refuse(http.StatusMethodNotAllowed, "POST to %s", r.URL.Path)
+			return refuse, false
 		}
 		if opts.Token != "" {
 			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(opts.Token)) != 1 {
 				refuse(http.StatusUnauthorized, "missing or wrong bearer token")
+				return refuse, false
+			}
+		}
+		return refuse, true
+	}
+	if opts.SQL != nil {
+		mux.HandleFunc(SQLPath, func(w http.ResponseWriter, r *http.Request) {
+			refuse, ok := admit(w, r, "sql")
+			if !ok {
 				return
 			}
+			q, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+			if err != nil {
+				refuse(http.StatusBadRequest, "reading body: %v", err)
+				return
+			}
+			t, err := opts.SQL.Select(r.Context(), string(q), opts.MaxRows)
+			if errors.Is(err, ErrClosed) {
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+			if err != nil {
+				refuse(http.StatusBadRequest, "%v", err)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(t)
+		})
+	}
+	mux.HandleFunc(IngestPath, func(w http.ResponseWriter, r *http.Request) {
+		refuse, ok := admit(w, r, "ingest")
+		if !ok {
+			return
 		}
 		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != IPCContentType {
 			refuse(http.StatusUnsupportedMediaType, "Content-Type %q: want %s", r.Header.Get("Content-Type"), IPCContentType)
@@ -143,6 +188,34 @@ func (c *Client) Append(ctx context.Context, b *Batch) error {
 	default:
 		return fmt.Errorf("post metrics to %s: %s: %s", c.url, resp.Status, bytes.TrimSpace(msg))
 	}
+}
+
+// Select runs one SELECT on the collector's store (POST /api/v1/sql).
+func (c *Client) Select(ctx context.Context, query string) (*Table, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(c.url, IngestPath)+SQLPath, strings.NewReader(query))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "text/plain; charset=utf-8")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("sql: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return nil, fmt.Errorf("sql on %s: %s: %s", strings.TrimSuffix(c.url, IngestPath), resp.Status, bytes.TrimSpace(msg))
+	}
+	dec := json.NewDecoder(resp.Body)
+	dec.UseNumber()
+	var t Table
+	if err := dec.Decode(&t); err != nil {
+		return nil, fmt.Errorf("sql answer: %w", err)
+	}
+	return &t, nil
 }
 
 // Close releases idle connections.

@@ -161,7 +161,7 @@ func DecodeIPCBytes(body []byte) (b *Batch, err error) {
 	}
 	b = &Batch{}
 	for rd.Next() {
-		if err := b.addRecord(rd.RecordBatch(), cols); err != nil {
+		if err := b.addRecord(rd.RecordBatch(), cols, len(body)); err != nil {
 			return nil, err
 		}
 	}
@@ -206,6 +206,9 @@ func checkFraming(b []byte) error {
 		bodyLen, ok := flatbufMessageBodyLength(b[off : off+int(n)])
 		if !ok {
 			return badBatch("arrow ipc stream: message %d metadata is not a Message", msg)
+		}
+		if err := checkMessageVectors(b[off : off+int(n)]); err != nil {
+			return badBatch("arrow ipc stream: message %d: %v", msg, err)
 		}
 		off += int(n)
 		if bodyLen < 0 || bodyLen > int64(len(b)-off) {
@@ -259,6 +262,123 @@ func flatbufMessageBodyLength(m []byte) (int64, bool) {
 		return 0, false
 	}
 	return int64(binary.LittleEndian.Uint64(m[at:])), true
+}
+
+// fbuf reads a flatbuffer with bounds checks.
+type fbuf []byte
+
+func (f fbuf) u32(at int) (int, bool) {
+	if at < 0 || at+4 > len(f) {
+		return 0, false
+	}
+	return int(int32(binary.LittleEndian.Uint32(f[at:]))), true
+}
+
+// slot returns the absolute position of field i of the table at pos, 0 if
+// the field is absent.
+func (f fbuf) slot(pos, i int) (int, bool) {
+	soff, ok := f.u32(pos)
+	if !ok {
+		return 0, false
+	}
+	vt := pos - soff
+	if vt < 0 || vt+4 > len(f) {
+		return 0, false
+	}
+	vlen := int(binary.LittleEndian.Uint16(f[vt:]))
+	at := vt + 4 + 2*i
+	if 4+2*i+2 > vlen || at+2 > len(f) {
+		return 0, true
+	}
+	off := int(binary.LittleEndian.Uint16(f[at:]))
+	if off == 0 {
+		return 0, true
+	}
+	return pos + off, pos+off < len(f)
+}
+
+// vector returns the start and length of the vector in field i of the
+// table at pos, checking that its elemSize-byte elements lie in the buffer.
+func (f fbuf) vector(pos, i, elemSize int) (start, n int, ok bool) {
+	at, ok := f.slot(pos, i)
+	if !ok || at == 0 {
+		return 0, 0, ok
+	}
+	rel, ok := f.u32(at)
+	if !ok {
+		return 0, 0, false
+	}
+	vec := at + rel
+	n, ok = f.u32(vec)
+	if !ok || n < 0 || vec+4+n*elemSize > len(f) {
+		return 0, 0, false
+	}
+	return vec + 4, n, true
+}
+
+// table follows the offset at position at to a table.
+func (f fbuf) table(at int) (int, bool) {
+	rel, ok := f.u32(at)
+	if !ok || at+rel < 0 || at+rel+4 > len(f) {
+		return 0, false
+	}
+	return at + rel, true
+}
+
+// checkMessageVectors checks the vectors arrow-go sizes its slices by
+// (schema fields, their children, custom metadata), so that a length in a
+// crafted stream cannot make it allocate without bound.
+func checkMessageVectors(m []byte) error {
+	f := fbuf(m)
+	root, ok := f.table(0)
+	if !ok {
+		return errors.New("metadata is not a Message")
+	}
+	if _, _, ok := f.vector(root, 4, 4); !ok {
+		return errors.New("message metadata out of bounds")
+	}
+	at, ok := f.slot(root, 1)
+	if !ok || at == 0 || m[at] != 1 { // header_type 1: Schema
+		return nil
+	}
+	hat, ok := f.slot(root, 2)
+	if !ok || hat == 0 {
+		return errors.New("schema message without a schema")
+	}
+	schema, ok := f.table(hat)
+	if !ok {
+		return errors.New("schema out of bounds")
+	}
+	if _, _, ok := f.vector(schema, 2, 4); !ok {
+		return errors.New("schema metadata out of bounds")
+	}
+	if _, _, ok := f.vector(schema, 3, 8); !ok {
+		return errors.New("schema features out of bounds")
+	}
+	var fields func(tbl, slot, depth int) error
+	fields = func(tbl, slot, depth int) error {
+		if depth > 16 {
+			return errors.New("schema nested too deep")
+		}
+		start, n, ok := f.vector(tbl, slot, 4)
+		if !ok {
+			return errors.New("schema fields out of bounds")
+		}
+		for i := 0; i < n; i++ {
+			fld, ok := f.table(start + 4*i)
+			if !ok {
+				return errors.New("schema field out of bounds")
+			}
+			if _, _, ok := f.vector(fld, 6, 4); !ok {
+				return errors.New("field metadata out of bounds")
+			}
+			if err := fields(fld, 5, depth+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return fields(schema, 1, 0)
 }
 
 // cappedAllocator refuses (panics, recovered by DecodeIPCBytes) to hand out
@@ -390,8 +510,11 @@ func newNameColumn(name string, a arrow.Array) (*nameColumn, error) {
 	return nil, badBatch("column %s is %s", name, a.DataType())
 }
 
-func (b *Batch) addRecord(rec arrow.RecordBatch, cols [7]int) error {
+func (b *Batch) addRecord(rec arrow.RecordBatch, cols [7]int, bodyLen int) error {
 	n := int(rec.NumRows())
+	if n < 0 || n > bodyLen/16 { // a row takes 16 bytes of ts and value at least
+		return badBatch("record of %d rows in a stream of %d bytes", rec.NumRows(), bodyLen)
+	}
 	for _, c := range cols {
 		if l := rec.Column(c).Len(); l != n {
 			return badBatch("column %s has %d rows, the record %d", rec.ColumnName(c), l, n)

@@ -885,3 +885,49 @@ func TestDuckDBRepeatedSeriesLists(t *testing.T) {
 		t.Fatalf("empty metric in a known-looking list: %v", err)
 	}
 }
+
+// A collector serves one SELECT at a time to remote readers: no other
+// statement, no file access, rows capped.
+func TestSQLEndpoint(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t, Options{NoFileAccess: true})
+	if err := s.Append(ctx, NewBatch(knownPoints())); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(Handler(s, HandlerOptions{Token: "tk", SQL: s, MaxRows: 3}))
+	defer srv.Close()
+	c := NewClient(srv.URL, "tk", nil)
+	defer c.Close()
+	tb, err := c.Select(ctx, `SELECT count(*) AS n, max(time) AS last, 'x' AS s FROM samples`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(tb.Columns, tb.Rows) != "[n last s] [[40 2026-01-02T03:04:07Z x]]" {
+		t.Fatalf("table %v %v", tb.Columns, tb.Rows)
+	}
+	tb, err = c.Select(ctx, `SELECT ts FROM samples ORDER BY ts`)
+	if err != nil || len(tb.Rows) != 3 || !tb.Truncated {
+		t.Fatalf("limit: %v %+v", err, tb)
+	}
+	for _, bad := range []string{
+		`SELECT 1; DROP TABLE points`,
+		`DELETE FROM points`,
+		`COPY points TO '/tmp/x.csv'`,
+		`ATTACH '/tmp/other.duckdb' AS o`,
+		`SELECT * FROM read_text('/etc/hostname')`,
+		`SELEC 1`,
+	} {
+		if _, err := c.Select(ctx, bad); err == nil || !strings.Contains(err.Error(), "400 Bad Request") {
+			t.Errorf("%q: %v", bad, err)
+		} else {
+			t.Logf("%q: %v", bad, err)
+		}
+	}
+	if _, err := NewClient(srv.URL, "wrong", nil).Select(ctx, `SELECT 1`); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("wrong token: %v", err)
+	}
+	var n int
+	if err := s.DB().QueryRow(`SELECT count(*) FROM points`).Scan(&n); err != nil || n != 40 {
+		t.Fatalf("points after refused statements: %d %v", n, err)
+	}
+}
