@@ -349,12 +349,18 @@ func (r *execRun) read(rd io.Reader, out chan<- []event.Event) {
 				e.set.Counter.EventReadFail.Inc()
 				r.warn.log("exec line exceeds maxLineLength; split into several events", "maxLineLength", e.cfg.MaxLineLength)
 			}
-			slab, _ = decodeText(slab, line, e.cs, decodeReplace)
+			var malformed bool
+			if slab, malformed = decodeText(slab, line, e.cs, decodeReplace); malformed {
+				r.warn.log("exec output is not valid " + e.cfg.Charset + "; malformed bytes replaced by U+FFFD")
+			}
 			ends = append(ends, len(slab))
 		}
 		if err != nil {
 			if rest := lr.rest(); len(rest) > 0 {
-				slab, _ = decodeText(slab, rest, e.cs, decodeReplace)
+				var malformed bool
+				if slab, malformed = decodeText(slab, rest, e.cs, decodeReplace); malformed {
+					r.warn.log("exec output is not valid " + e.cfg.Charset + "; malformed bytes replaced by U+FFFD")
+				}
 				ends = append(ends, len(slab))
 			}
 			if !errors.Is(err, io.EOF) && !errors.Is(err, os.ErrClosed) {

@@ -686,11 +686,18 @@ func (r *spoolRun) readBatch(cur *spoolFile) (lines int, next int64, eof, bad bo
 		var malformed bool
 		n := len(slab)
 		slab, malformed = decodeText(slab, line, s.cs, s.policy)
-		if malformed {
+		if malformed && s.policy == decodeFail {
 			slab = slab[:n]
 			lr.reset(start)
 			bad = true
 			break
+		}
+		if malformed {
+			what := "replaced by U+FFFD"
+			if s.policy == decodeIgnore {
+				what = "dropped"
+			}
+			r.warn.log("spooldir: input is not valid "+s.cfg.InputCharset+"; malformed bytes "+what, "file", cur.path, "offset", start)
 		}
 		r.ends = append(r.ends, len(slab))
 	}
@@ -919,9 +926,10 @@ func parseDecodePolicy(name string) (decodePolicy, error) {
 	return 0, fmt.Errorf("decodeErrorPolicy must be FAIL, REPLACE or IGNORE, got %q", name)
 }
 
-// decodeText appends the UTF-8 form of src, in encoding cs, to dst. Under
-// decodeFail it stops at the first malformed byte and reports it;
-// otherwise malformed bytes are replaced by U+FFFD or dropped.
+// decodeText appends the UTF-8 form of src, in encoding cs, to dst and
+// reports whether src held malformed input. Under decodeFail it stops at
+// the first malformed byte; otherwise malformed bytes are replaced by
+// U+FFFD or dropped.
 func decodeText(dst, src []byte, cs charset, policy decodePolicy) ([]byte, bool) {
 	switch cs {
 	case charsetLatin1:
@@ -946,12 +954,16 @@ func decodeText(dst, src []byte, cs charset, policy decodePolicy) ([]byte, bool)
 			return append(dst, src...), false
 		}
 	}
+	malformed := false
 	for len(src) > 0 {
 		r, size := rune(src[0]), 1
 		if cs == charsetUTF8 && src[0] >= utf8.RuneSelf {
 			r, size = utf8.DecodeRune(src)
 		}
 		ok := r < utf8.RuneSelf || cs == charsetUTF8 && !(r == utf8.RuneError && size == 1)
+		if !ok {
+			malformed = true
+		}
 		switch {
 		case ok:
 			dst = append(dst, src[:size]...)
@@ -962,5 +974,5 @@ func decodeText(dst, src []byte, cs charset, policy decodePolicy) ([]byte, bool)
 		}
 		src = src[size:]
 	}
-	return dst, false
+	return dst, malformed
 }

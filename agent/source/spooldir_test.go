@@ -59,17 +59,23 @@ func lineList(prefix string, n int) []string {
 	return strings.Split(strings.TrimSuffix(lines(prefix, n), "\n"), "\n")
 }
 
-// spoolFile writes a file into dir with the given modification time.
+// writeSpoolFile puts a complete file into dir with the given
+// modification time, as spooling directories require: written under a
+// hidden name (ignored by the source), then renamed into place.
 func writeSpoolFile(t *testing.T, dir, name, content string, mtime time.Time) string {
 	t.Helper()
 	path := filepath.Join(dir, name)
+	tmp := filepath.Join(filepath.Dir(path), ".writing-"+filepath.Base(path))
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Chtimes(path, mtime, mtime); err != nil {
+	if err := os.Chtimes(tmp, mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
 		t.Fatal(err)
 	}
 	return path

@@ -384,7 +384,7 @@ func (t *Taildir) Positions() (string, map[string]int64, error) {
 // up to maxLineLength for long lines.
 const tailReadBuffer = 512 << 10
 
-// fpMax is how many bytes before a position its fingerprint covers.
+// fpMax is how many bytes a fingerprint covers.
 const fpMax = 512
 
 // fileKey identifies a file by device and inode.
@@ -399,7 +399,10 @@ func keyOf(fi fs.FileInfo) (fileKey, bool) {
 	return fileKey{dev: uint64(st.Dev), ino: uint64(st.Ino)}, true
 }
 
-// fingerprint is a hash of the n bytes before pos in a file.
+// fingerprint is a hash of the n bytes of a file that end at offset pos:
+// the bytes before the committed position, or, for a file not read yet,
+// its first bytes. Files only grow, so these bytes change only when the
+// file is truncated or rewritten, and a copy of the file holds them too.
 type fingerprint struct {
 	pos int64
 	n   int
@@ -416,7 +419,8 @@ func fnv64a(b []byte) uint64 {
 	return h
 }
 
-// takeFingerprint reads the bytes before pos from f and hashes them.
+// takeFingerprint reads the (up to fpMax) bytes before pos from f and
+// hashes them.
 func takeFingerprint(f io.ReaderAt, pos int64) (fingerprint, error) {
 	n := int(min(pos, fpMax))
 	if n == 0 {
@@ -459,7 +463,7 @@ type tailFile struct {
 	size       int64      // size at the last stat
 	mtime      time.Time
 	lastChange time.Time   // last growth, read or open
-	fp         fingerprint // of the bytes before some committed position
+	fp         fingerprint // of bytes already seen, see fingerprint
 	checked    int64       // size at the last fingerprint check
 	openFailed bool        // an open failure was counted and logged
 	drainNow   bool        // a copytruncate copy: drop once read to its end
@@ -865,7 +869,7 @@ func (r *tailRun) truncated(tf *tailFile, size int64) {
 // position, that holds tf's fingerprinted bytes. The newest such file is
 // returned, open and positioned at tf's position.
 func (r *tailRun) findCopy(tf *tailFile) *tailFile {
-	if tf.fp.n == 0 || tf.pos == 0 {
+	if tf.fp.n == 0 {
 		return nil
 	}
 	dir := filepath.Dir(tf.path)
@@ -1141,9 +1145,6 @@ func (r *tailRun) load() {
 				continue
 			}
 			fp := fps[hit.key]
-			if fp.pos > e.Pos {
-				fp = fingerprint{}
-			}
 			if hit.path != e.File && !sameFile(hit.path, hit.fi.Size(), e.Pos, fp) {
 				continue // a reused inode: the file is new
 			}
@@ -1179,9 +1180,6 @@ func (r *tailRun) load() {
 			continue
 		}
 		fp := fps[key]
-		if fp.pos > e.Pos {
-			fp = fingerprint{}
-		}
 		if !sameFile(p, found.Size(), e.Pos, fp) {
 			continue
 		}
@@ -1193,6 +1191,30 @@ func (r *tailRun) load() {
 		r.files[key] = tf
 	}
 	r.dirty = true
+}
+
+// headFingerprint fingerprints the first bytes of a file nothing was
+// committed from yet, so that a copytruncate before its first read is
+// noticed and its lines recovered from the copy.
+func (r *tailRun) headFingerprint(tf *tailFile) {
+	f := tf.f
+	if f == nil {
+		var err error
+		if f, err = os.Open(tf.path); err != nil {
+			return
+		}
+		defer f.Close()
+		fi, err := f.Stat()
+		if err != nil {
+			return
+		}
+		if k, ok := keyOf(fi); !ok || k != tf.key {
+			return
+		}
+	}
+	if fp, err := takeFingerprint(f, min(tf.size, fpMax)); err == nil {
+		tf.fp = fp
+	}
 }
 
 // sameFile decides whether the file at path of the given size is the one a
@@ -1221,10 +1243,13 @@ func (r *tailRun) writePositions() error {
 	sc := tailSidecar{Version: 1, Fingerprints: []tailSidecarFP{}}
 	for _, tf := range list {
 		pos = append(pos, tailPosition{Inode: tf.key.ino, Pos: tf.pos, File: tf.path})
-		if tf.f != nil && tf.pos > 0 && tf.fp.pos != tf.pos {
+		switch {
+		case tf.f != nil && tf.pos > 0 && tf.fp.pos != tf.pos:
 			if fp, err := takeFingerprint(tf.f, tf.pos); err == nil {
 				tf.fp = fp
 			}
+		case tf.pos == 0 && tf.fp.n == 0 && tf.size > 0:
+			r.headFingerprint(tf)
 		}
 		if tf.fp.n > 0 {
 			sc.Fingerprints = append(sc.Fingerprints, tailSidecarFP{Inode: tf.key.ino, Dev: tf.key.dev, Pos: tf.fp.pos, Len: tf.fp.n, Sum: strconv.FormatUint(tf.fp.sum, 16)})

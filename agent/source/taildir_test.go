@@ -439,6 +439,38 @@ func TestTaildirCopyTruncateWhileStoppedRegrown(t *testing.T) {
 	checkLines(t, p.drain(t), map[string]bool{"ct": true}, w)
 }
 
+// copytruncate of a file nothing was committed from yet (the channel
+// refused every batch): the fingerprint of its first bytes finds the copy.
+func TestTaildirCopyTruncateBeforeFirstRead(t *testing.T) {
+	dir := t.TempDir()
+	pos := filepath.Join(t.TempDir(), "pos.json")
+	w := newRotWriter(t, "ct", filepath.Join(dir, "ct.log"))
+	w.write(100)
+	cfg := tailConfig(pos, "g="+w.path)
+	cfg.WritePosInterval = 10
+	p := newPipe(t, "TAILDIR", 10000, 0)
+	refuse := p.set
+	refuse.Processor = component.ProcessorFunc(func(context.Context, []event.Event) error { return component.ErrChannelFull })
+	s, err := NewTaildir(refuse, *cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the sidecar with a fingerprint", func() bool {
+		data, _ := os.ReadFile(pos + ".vscope")
+		return strings.Contains(string(data), `"len":`)
+	})
+	stopTail(t, s)
+	w.write(50)
+	w.copyTruncate()
+	w.write(400)
+	startTail(t, p, cfg)
+	eventually(t, "550 lines", func() bool { return p.accepted(t) >= 550 })
+	checkLines(t, p.drain(t), map[string]bool{"ct": true}, w)
+}
+
 // rename while the source is stopped: the renamed file is found by inode
 // and read to its end before the new file.
 func TestTaildirRenameWhileStopped(t *testing.T) {

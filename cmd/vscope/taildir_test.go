@@ -257,3 +257,110 @@ a1.sinks.k1.sink.rollInterval = 0
 	checkTailLines(t, rolledLines(t, out), app, ct)
 	p.stop(t)
 }
+
+// lineCounts counts the delivered lines of each log by number.
+func lineCounts(t *testing.T, got []string) map[string]map[int]int {
+	t.Helper()
+	counts := map[string]map[int]int{}
+	for _, line := range got {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			t.Fatalf("bad line %q", line)
+		}
+		n, err := strconv.Atoi(f[1])
+		if err != nil {
+			t.Fatalf("bad line %q", line)
+		}
+		if counts[f[0]] == nil {
+			counts[f[0]] = map[int]int{}
+		}
+		counts[f[0]][n]++
+	}
+	return counts
+}
+
+// checkAtLeastOnce checks that every line of every log was delivered and
+// that no more than maxDup deliveries were repeats.
+func checkAtLeastOnce(t *testing.T, got []string, maxDup int, logs map[string]int) {
+	t.Helper()
+	counts := lineCounts(t, got)
+	dups := 0
+	for id, n := range logs {
+		for i := 0; i < n; i++ {
+			c := counts[id][i]
+			if c == 0 {
+				t.Fatalf("%s: line %d lost", id, i)
+			}
+			dups += c - 1
+		}
+		if len(counts[id]) != n {
+			t.Fatalf("%s: %d distinct lines, %d written", id, len(counts[id]), n)
+		}
+	}
+	t.Logf("%d lines delivered, %d of them repeats (bound %d)", len(got), dups, maxDup)
+	if dups > maxDup {
+		t.Fatalf("%d repeated deliveries, more than the bound %d", dups, maxDup)
+	}
+}
+
+// TAILDIR -> durable file channel -> file_roll, killed with SIGKILL while
+// lines are moving, several times, with a rotation of each style while
+// the agent is down. Nothing is lost. With writePosInterval = 0 a kill
+// repeats at most one source batch (committed, position not yet written)
+// and one sink batch (written, take not yet committed): 200 lines here.
+func TestTaildirAgentSIGKILLMidFlightDurable(t *testing.T) {
+	logs, out, state := t.TempDir(), t.TempDir(), t.TempDir()
+	app := newTailLog(t, "app", filepath.Join(logs, "app.log"))
+	ct := newTailLog(t, "ct", filepath.Join(logs, "ct.log"))
+	conf := writeConf(t, fmt.Sprintf(`
+a1.sources = r1
+a1.channels = c1
+a1.sinks = k1
+a1.sources.r1.type = TAILDIR
+a1.sources.r1.channels = c1
+a1.sources.r1.positionFile = %[1]s/taildir_position.json
+a1.sources.r1.filegroups = app ct
+a1.sources.r1.filegroups.app = %[2]s/app\\.log
+a1.sources.r1.filegroups.ct = %[2]s/ct\\.log
+a1.sources.r1.writePosInterval = 0
+a1.sources.r1.batchSize = 100
+a1.sources.r1.backoffSleepIncrement = 10
+a1.sources.r1.maxBackoffSleep = 50
+a1.channels.c1.type = file
+a1.channels.c1.checkpointDir = %[1]s/checkpoint
+a1.channels.c1.dataDirs = %[1]s/data
+a1.channels.c1.minimumRequiredSpace = 1048576
+a1.sinks.k1.type = file_roll
+a1.sinks.k1.channel = c1
+a1.sinks.k1.sink.directory = %[3]s
+a1.sinks.k1.sink.rollInterval = 0
+a1.sinks.k1.sink.batchSize = 100
+`, state, logs, out))
+	args := []string{"agent", "-f", conf, "-n", "a1", "--no-reload-conf"}
+	app.write(20000)
+	ct.write(20000)
+	const kills = 4
+	for k := 0; k < kills; k++ {
+		p := startVscope(t, args...)
+		before := len(rolledLines(t, out))
+		waitFor(t, "lines to move", func() bool { return len(rolledLines(t, out)) >= before+2000 })
+		killAgent(t, p)
+		switch k {
+		case 1:
+			app.write(3000)
+			app.rename()
+			app.write(3000)
+		case 2:
+			ct.write(3000)
+			ct.copyTruncate()
+			ct.write(3000)
+		}
+	}
+	p := startVscope(t, args...)
+	waitFor(t, "every line", func() bool {
+		c := lineCounts(t, rolledLines(t, out))
+		return len(c["app"]) == app.next && len(c["ct"]) == ct.next
+	})
+	p.stop(t)
+	checkAtLeastOnce(t, rolledLines(t, out), kills*200, map[string]int{"app": app.next, "ct": ct.next})
+}
