@@ -227,18 +227,26 @@ func expandHome(p string) (string, error) {
 //     Files are read oldest modification first and renamed-away files
 //     before the others, so lines keep their order across a rotation.
 //   - By copytruncate: a file that became shorter than its position, or
-//     whose bytes before the position changed, is read again from the
-//     start. Lines written after the last read and before the copy are
-//     first recovered from the copy: a file in the same directory, not
-//     matched by any group, whose bytes before the position are the same
-//     as the truncated file's were. Lines written between the copy and
-//     the truncation are lost; that window is copytruncate's own.
+//     whose fingerprinted bytes changed, is read again from the start.
+//     The lines after its position are first recovered from the copy: a
+//     file in the same directory, matched by no group, that holds the
+//     same fingerprinted bytes. Lines written between the copy and the
+//     truncation are lost; that window is copytruncate's own. The copies
+//     must not match the group's pattern (they would be read again from
+//     their start).
+//
+// A file rotated away twice before the source saw the first rotation
+// (for example while the agent was down) loses the generation in between
+// when only the live name matches; matching the rotated names too
+// (app\.log(\.[0-9]+)?) avoids that for rename rotation.
 //
 // Beside the position file the source keeps <positionFile>.vscope with a
-// hash of the bytes before each position: it tells a truncated file that
-// regrew past its position, and a reused inode, from the file it tracked.
-// The position file stays readable by Flume, and a Flume position file is
-// read.
+// fingerprint of each file: a hash of up to 512 bytes already seen (those
+// before its position, or the first ones of a file not read yet). It
+// tells a file that was truncated and grew back past its position, and a
+// reused inode, from the file the position was for. The position file
+// stays readable by Flume, and a Flume position file (without the
+// sidecar) is read.
 //
 // Bad input never stops the source: a file that cannot be opened or read
 // is counted (GenericProcessingFail) and logged once and tried again later;
@@ -280,6 +288,9 @@ func NewTaildir(set component.SourceSettings, cfg TaildirConfig) (*Taildir, erro
 	t := &Taildir{cfg: cfg, set: withDefaults(set)}
 	for _, name := range cfg.FileGroups {
 		dir, re, _ := splitTailPattern(cfg.Patterns[name])
+		if abs, err := filepath.Abs(dir); err == nil {
+			dir = abs // file headers and the position file name absolute paths
+		}
 		g := &tailGroup{name: name, dir: dir, re: re}
 		for k, v := range cfg.Headers {
 			if gn, key, _ := strings.Cut(k, "."); gn == name {
