@@ -159,7 +159,7 @@ func TestReplayWebstoreIntoAgentHTTP(t *testing.T) {
 	if st.Lost() != 0 || st.Failed != 0 || st.Acked != g.Stats().Lines {
 		t.Fatalf("%+v, generated %d", st, g.Stats().Lines)
 	}
-	// The 1% timing target is asserted alone in make test-long (see
+	// The 1% timing target is asserted in make test-long (see
 	// checkTiming); here other packages' tests share the two cores.
 	if limit := timingLimit(); st.TimingError() > limit {
 		t.Errorf("duration error %.2f%% > %.0f%%", 100*st.TimingError(), 100*limit)
