@@ -90,8 +90,8 @@ func checkTiming(t *testing.T, st Stats, sink *clockSink, speed float64) {
 	// A pacer can always hold records back, so never being early is
 	// asserted everywhere. Lateness depends on the machine: on the shared
 	// two cores of make test other packages' tests compete, so the 1%
-	// targets are asserted in make test-long (VSCOPE_TEST_LONG=1), which
-	// runs alone, and `make test` only bounds gross lateness.
+	// targets are asserted in make test-long (VSCOPE_TEST_LONG=1) and
+	// `make test` only bounds gross lateness.
 	if st.Elapsed < ideal*99/100 {
 		t.Errorf("replay took %v, faster than the schedule %v", st.Elapsed, ideal)
 	}
@@ -378,7 +378,7 @@ func TestNetcatSinkNoReplies(t *testing.T) {
 }
 
 // timingLimit is the allowed duration error: 1% in make test-long
-// (VSCOPE_TEST_LONG=1, meant for a quiet machine); 50% (gross lateness only) in make test.
+// (VSCOPE_TEST_LONG=1, meant for a quiet machine); 50% in make test.
 func timingLimit() float64 {
 	if os.Getenv("VSCOPE_TEST_LONG") == "1" {
 		return 0.01
