@@ -1,5 +1,5 @@
-// Package datasets holds the generators (an Amazon-style web-store data
-// centre with fault injection and ground truth), the loaders for public
-// evaluation data (SMD/ASD interpretation labels, NAB, loghub) and replay.
-// It is filled in by the replay issue.
+// Package datasets is the home of the data the project generates and reads:
+// webstore (an Amazon-style web-store data centre log generator with
+// ground truth), loghub, interp (SMD/ASD interpretation labels) and nab
+// (NAB data and labels) loaders, and replay (pacing logs into agents).
 package datasets
