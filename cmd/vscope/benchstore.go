@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -45,7 +46,7 @@ func newStoreBenchCmd() *cobra.Command {
 		winSeries, winSamples    int
 		batchPoints              int
 		noVM                     bool
-		runs                     int
+		runs, writers            int
 	)
 	cmd := &cobra.Command{
 		Use:    "bench",
@@ -80,7 +81,7 @@ func newStoreBenchCmd() *cobra.Command {
 				}
 				defer pprof.StopCPUProfile()
 			}
-			b := &storeBench{runs: max(1, runs), out: cmd.OutOrStdout(), dir: dir, batchPoints: batchPoints, withVM: !noVM}
+			b := &storeBench{runs: max(1, runs), writers: max(1, writers), out: cmd.OutOrStdout(), dir: dir, batchPoints: batchPoints, withVM: !noVM}
 			return b.run(cmd.Context(), counts, points, winSeries, winSamples, jsonOut)
 		},
 	}
@@ -93,6 +94,7 @@ func newStoreBenchCmd() *cobra.Command {
 	fl.IntVar(&winSamples, "window-samples", 600, "samples per series of the window read")
 	fl.BoolVar(&noVM, "no-vm", false, "skip VictoriaMetrics")
 	fl.IntVar(&runs, "runs", 3, "ingest runs per backend and series count (the median is reported)")
+	fl.IntVar(&writers, "writers", 1, "concurrent writers of the ingest runs (DuckDB commits their batches in groups)")
 	fl.StringVar(&jsonOut, "json", "", "also write the results to this JSON file")
 	fl.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run")
 	return cmd
@@ -100,6 +102,7 @@ func newStoreBenchCmd() *cobra.Command {
 
 type storeBench struct {
 	runs        int
+	writers     int
 	out         io.Writer
 	dir         string
 	batchPoints int
@@ -233,8 +236,8 @@ func (b *storeBench) pregenerate(n, total int, t0 int64) ([]*store.Batch, int64)
 }
 
 func (b *storeBench) run(ctx context.Context, counts []int, points, winSeries, winSamples int, jsonOut string) error {
-	fmt.Fprintf(b.out, "store bench: %s/%s, %d CPUs, Arrow path %v; %d points per ingest run, batches of %d points\n",
-		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), store.ArrowPath, points, b.batchPoints)
+	fmt.Fprintf(b.out, "store bench: %s/%s, %d CPUs, Arrow path %v; %d points per ingest run, batches of %d points, %d writers\n",
+		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), store.ArrowPath, points, b.batchPoints, b.writers)
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
 	for ci, n := range counts {
 		batches, total := b.pregenerate(n, points, t0+int64(ci)*86_400_000*10)
@@ -412,8 +415,27 @@ func medianIngest(rs []storeBenchResult) storeBenchResult {
 func (b *storeBench) ingest(ctx context.Context, name, backend string, s store.Store, batches []*store.Batch, total int64) (storeBenchResult, error) {
 	runtime.GC()
 	c0, w0 := cpuTime(), time.Now()
-	for _, x := range batches {
-		if err := s.Append(ctx, x); err != nil {
+	// Writers take batches in turn, as a collector's concurrent requests.
+	errs := make(chan error, b.writers)
+	var next atomic.Int64
+	for w := 0; w < b.writers; w++ {
+		go func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(batches) {
+					errs <- nil
+					return
+				}
+				if err := s.Append(ctx, batches[i]); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for w := 0; w < b.writers; w++ {
+		if err := <-errs; err != nil {
+			next.Store(int64(len(batches)))
 			return storeBenchResult{}, err
 		}
 	}

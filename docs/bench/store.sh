@@ -2,7 +2,9 @@
 # docs/bench/store.sh: the metric store next to VictoriaMetrics, in one run.
 #
 #   1. ingest: single writer, 1k and 100k series, POINTS points each, in
-#      batches of BATCH points (whole samples), into a fresh DuckDB file and a
+#      batches of BATCH points (whole samples; each size of BATCHES in turn:
+#      1,000,000 is what a collector's group commit makes of many agents'
+#      posts at these rates, 100,000 a small commit), into a fresh DuckDB file and a
 #      fresh victoria-metrics single-node server (Debian package), RUNS runs
 #      alternating, median reported; bytes per stored point after the data
 #      is on disk (DuckDB: file size after CHECKPOINT; VictoriaMetrics: its
@@ -17,17 +19,16 @@
 # on a loaded machine the CPU figures are the stable ones.
 #
 # The binary is built with -tags duckdb_arrow (the Arrow ingest and read
-# path). Environment: GO (go), BUILD (build), POINTS (5000000), BATCH
-# (100000), RUNS (3), OUT (BUILD/store-bench.json).
+# path). Environment: GO (go), BUILD (build), POINTS (5000000), BATCHES
+# ("1000000 100000"), RUNS (3), OUT (BUILD/store-bench-BATCH.json).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
 GO=${GO:-go}
 BUILD=${BUILD:-build}
 POINTS=${POINTS:-5000000}
-BATCH=${BATCH:-100000}
+BATCHES=${BATCHES:-1000000 100000}
 RUNS=${RUNS:-3}
-OUT=${OUT:-$BUILD/store-bench.json}
 
 mkdir -p "$BUILD"
 "$GO" build -tags duckdb_arrow -o "$BUILD/vscope-arrow" ./cmd/vscope
@@ -38,7 +39,10 @@ if ! command -v victoria-metrics >/dev/null 2>&1; then
 	vm=(--no-vm)
 fi
 
-echo "machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg), $(uname -sr)"
-"$BUILD/vscope-arrow" --log-level warn store bench --series 1000,100000 --points "$POINTS" --batch "$BATCH" \
-	--runs "$RUNS" --window-series 10000 --window-samples 600 --json "$OUT" "${vm[@]}"
-echo "results: $OUT"
+for batch in $BATCHES; do
+	out=${OUT:-$BUILD/store-bench-$batch.json}
+	echo "machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg), $(uname -sr)"
+	"$BUILD/vscope-arrow" --log-level warn store bench --series 1000,100000 --points "$POINTS" --batch "$batch" \
+		--runs "$RUNS" --window-series 10000 --window-samples 600 --json "$out" "${vm[@]}"
+	echo "results: $out"
+done

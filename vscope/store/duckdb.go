@@ -100,9 +100,10 @@ var schemaSQL = []string{
 
 // DuckDB is the embedded store: one DuckDB file.
 //
-// Lock order: mu before names. mu serialises writers (Append, Retain) and
-// protects wconn and closed; names protects ids and series, which readers
-// snapshot.
+// Lock order: mu, then qmu or names. mu serialises writers (a group
+// commit, Retain, Close) and protects wconn and shapes; qmu protects the
+// queue of batches waiting for a group commit; names protects ids and
+// series, which readers snapshot. closed is set under mu and read without.
 type DuckDB struct {
 	path string
 	opts Options
@@ -118,6 +119,10 @@ type DuckDB struct {
 	series []Series // by id
 
 	shapes map[shapeKey]*shape // recent batches' series lists; under mu
+
+	qmu     sync.Mutex // protects queue; taken inside mu or alone
+	queue   []*pendingBatch
+	commits atomic.Int64 // group commits made, for tests
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -277,27 +282,92 @@ func (s *DuckDB) Append(ctx context.Context, b *Batch) error {
 	if b.Len() == 0 {
 		return nil
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed.Load() {
 		return ErrClosed
 	}
 	if s.opts.ReadOnly {
 		return ErrReadOnly
 	}
-	sids := s.knownShape(b)
-	var fresh []Series
-	next := int32(0)
-	if sids == nil {
-		var err error
-		if sids, fresh, next, err = s.resolve(b); err != nil {
-			return err
+	// Group commit: the batch joins the queue; whoever holds the writer's
+	// lock next commits everything queued in one transaction, so
+	// concurrent writers (a collector's requests) share commits.
+	p := &pendingBatch{b: b, done: make(chan error, 1)}
+	s.qmu.Lock()
+	s.queue = append(s.queue, p)
+	s.qmu.Unlock()
+	s.mu.Lock()
+	select {
+	case err := <-p.done: // an earlier holder committed it
+		s.mu.Unlock()
+		return err
+	default:
+	}
+	s.qmu.Lock()
+	group := s.queue
+	s.queue = nil
+	s.qmu.Unlock()
+	s.commitGroup(group)
+	s.mu.Unlock()
+	return <-p.done
+}
+
+// pendingBatch is a batch waiting for a group commit.
+type pendingBatch struct {
+	b    *Batch
+	done chan error // receives the batch's outcome once
+}
+
+// commitGroup writes the batches of group in one transaction and tells
+// each its outcome: a batch with malformed names is refused alone; a
+// failed transaction fails them all. Called with mu held.
+func (s *DuckDB) commitGroup(group []*pendingBatch) {
+	if s.closed.Load() {
+		for _, p := range group {
+			p.done <- ErrClosed
+		}
+		return
+	}
+	s.names.RLock()
+	next := int32(len(s.series))
+	s.names.RUnlock()
+	var (
+		fresh    []Series
+		freshIdx *seriesIndex
+		ok       []*pendingBatch
+		sidsOf   [][]int32
+		n        int
+	)
+	for _, p := range group {
+		sids := s.knownShape(p.b)
+		if sids == nil {
+			var err error
+			if sids, err = s.resolve(p.b, next, &fresh, &freshIdx); err != nil {
+				p.done <- err
+				continue
+			}
+		}
+		ok = append(ok, p)
+		sidsOf = append(sidsOf, sids)
+		n += p.b.Len()
+	}
+	if len(ok) == 0 {
+		return
+	}
+	sid := make([]int32, 0, n)
+	ts, vals := ok[0].b.TS, ok[0].b.Value
+	if len(ok) > 1 {
+		ts, vals = make([]int64, 0, n), make([]float64, 0, n)
+		for _, p := range ok {
+			ts = append(ts, p.b.TS...)
+			vals = append(vals, p.b.Value...)
 		}
 	}
-	sid := make([]int32, b.Len())
-	for i, r := range b.Ref {
-		sid[i] = sids[r]
+	for i, p := range ok {
+		for _, r := range p.b.Ref {
+			sid = append(sid, sidsOf[i][r])
+		}
 	}
+	ctx := context.Background() // the group is not any one caller's
 	err := s.wconn.Raw(func(dc any) error {
 		c := dc.(driver.Conn)
 		ex := dc.(driver.ExecerContext)
@@ -306,13 +376,13 @@ func (s *DuckDB) Append(ctx context.Context, b *Batch) error {
 		}
 		err := appendSeries(c, next, fresh)
 		if err == nil {
-			err = appendPoints(ctx, c, sid, b.TS, b.Value)
+			err = appendPoints(ctx, c, sid, ts, vals)
 		}
 		if err == nil {
 			_, err = ex.ExecContext(ctx, "COMMIT", nil)
 		}
 		if err != nil {
-			_, rerr := ex.ExecContext(context.Background(), "ROLLBACK", nil)
+			_, rerr := ex.ExecContext(ctx, "ROLLBACK", nil)
 			if rerr != nil && !strings.Contains(rerr.Error(), "no transaction") {
 				err = errors.Join(err, rerr)
 			}
@@ -320,8 +390,13 @@ func (s *DuckDB) Append(ctx context.Context, b *Batch) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("append %d points: %w", b.Len(), err)
+		err = fmt.Errorf("append %d points in %d batches: %w", n, len(ok), err)
+		for _, p := range ok {
+			p.done <- err
+		}
+		return
 	}
+	s.commits.Add(1)
 	if len(fresh) > 0 {
 		s.names.Lock()
 		s.series = append(s.series, fresh...)
@@ -330,38 +405,39 @@ func (s *DuckDB) Append(ctx context.Context, b *Batch) error {
 		}
 		s.names.Unlock()
 	}
-	s.rememberShape(b, sids)
-	return nil
+	for i, p := range ok {
+		s.rememberShape(p.b, sidsOf[i])
+		p.done <- nil
+	}
 }
 
-// resolve validates b's names and maps its series to ids; new series get
-// the next ids from next on (published by the caller after commit).
-func (s *DuckDB) resolve(b *Batch) (sids []int32, fresh []Series, next int32, err error) {
+// resolve validates b's names and maps its series to ids. Series not in
+// the store are added to fresh (indexed by freshIdx) with ids from next
+// on; the caller publishes them after commit.
+func (s *DuckDB) resolve(b *Batch, next int32, fresh *[]Series, freshIdx **seriesIndex) ([]int32, error) {
 	if err := b.validateNames(); err != nil {
-		return nil, nil, 0, err
+		return nil, err
 	}
 	s.names.RLock()
 	defer s.names.RUnlock()
-	next = int32(len(s.series))
-	sids = make([]int32, len(b.Series))
-	var freshIdx *seriesIndex // a batch may hold a series twice
+	sids := make([]int32, len(b.Series))
 	for i, x := range b.Series {
 		id, ok := s.ids.get(x, s.series)
-		if !ok && freshIdx != nil {
-			id, ok = freshIdx.get(x, fresh)
+		if !ok && *freshIdx != nil {
+			id, ok = (*freshIdx).get(x, *fresh)
 			id += next
 		}
 		if !ok {
-			if freshIdx == nil {
-				freshIdx = newSeriesIndex(0)
+			if *freshIdx == nil {
+				*freshIdx = newSeriesIndex(0)
 			}
-			freshIdx.put(x, int32(len(fresh)))
-			id = next + int32(len(fresh))
-			fresh = append(fresh, x)
+			(*freshIdx).put(x, int32(len(*fresh)))
+			id = next + int32(len(*fresh))
+			*fresh = append(*fresh, x)
 		}
 		sids[i] = id
 	}
-	return sids, fresh, next, nil
+	return sids, nil
 }
 
 // appendSeries inserts new series with ids from first on, through the

@@ -931,3 +931,58 @@ func TestSQLEndpoint(t *testing.T) {
 		t.Fatalf("points after refused statements: %d %v", n, err)
 	}
 }
+
+// Concurrent appends share commits; a batch with a malformed name is
+// refused alone, the others of its group are written.
+func TestDuckDBGroupCommit(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t, Options{})
+	const writers, batches = 8, 15
+	var wg sync.WaitGroup
+	errs := make([]error, writers*batches)
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < batches; i++ {
+				b := &Batch{}
+				for j := 0; j < 50; j++ {
+					metric := fmt.Sprint("m", j)
+					if w == 3 && i == 7 && j == 49 {
+						metric = "" // malformed
+					}
+					b.Add(b.SeriesRef(Series{Host: "h", Agent: fmt.Sprint("a", w), Component: "c", Kind: "sink", Metric: metric}), t0+int64(i)*1000, float64(w*1000+i))
+				}
+				errs[w*batches+i] = s.Append(ctx, b)
+			}
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if bad := i == 3*batches+7; bad != errors.Is(err, ErrBadBatch) || (!bad && err != nil) {
+			t.Fatalf("batch %d: %v", i, err)
+		}
+	}
+	var n int
+	if err := s.DB().QueryRow(`SELECT count(*) FROM points`).Scan(&n); err != nil || n != (writers*batches-1)*50 {
+		t.Fatalf("%d points (%v), want %d", n, err, (writers*batches-1)*50)
+	}
+	m, err := s.Read(ctx, window(t0, t0+batches*1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for si, x := range m.Series {
+		var w int
+		fmt.Sscanf(x.Agent, "a%d", &w)
+		for ti := range m.Times {
+			want := float64(w*1000 + ti)
+			if w == 3 && ti == 7 {
+				want = math.NaN()
+			}
+			if got := m.At(ti, si); got != want && !(math.IsNaN(got) && math.IsNaN(want)) {
+				t.Fatalf("%s t=%d: %v, want %v", x, ti, got, want)
+			}
+		}
+	}
+	t.Logf("%d batches in %d commits", writers*batches, s.commits.Load())
+}
