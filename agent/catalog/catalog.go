@@ -25,6 +25,7 @@ func Default() component.Factories {
 			source.SyslogUDPFactory(),
 			source.MultiportSyslogTCPFactory(),
 			forward.SourceFactory(),
+			jetstream.SourceFactory(),
 		},
 		[]component.ChannelFactory{
 			channel.MemoryFactory(),
@@ -37,6 +38,7 @@ func Default() component.Factories {
 			sink.RollFactory(),
 			sink.ParquetFactory(),
 			forward.SinkFactory(),
+			jetstream.SinkFactory(),
 		},
 	).WithInterceptors(interceptor.All()...)
 }
