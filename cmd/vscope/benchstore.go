@@ -271,7 +271,7 @@ func (b *storeBench) run(ctx context.Context, counts []int, points, winSeries, w
 	q := store.Query{From: time.UnixMilli(from), To: time.UnixMilli(from + int64(winSamples)*1000), Step: time.Second}
 	name := fmt.Sprintf("window read %d series x %d samples", winSeries, winSamples)
 	path := filepath.Join(b.dir, "window.duckdb")
-	d, err := store.OpenDuckDB(ctx, path, store.Options{RawRetention: -1, CompactBlock: 10 * time.Minute})
+	d, err := store.OpenDuckDB(ctx, path, store.Options{RawRetention: -1})
 	if err != nil {
 		return err
 	}
@@ -284,23 +284,10 @@ func (b *storeBench) run(ctx context.Context, counts []int, points, winSeries, w
 		return err
 	}
 	r, err := b.read(ctx, name, "duckdb", d, q, total)
-	if err != nil {
-		return err
-	}
-	r.Extra = "arrival order (recent points)"
-	b.add(r)
-	if err := d.Compact(ctx, q.To.Add(24*time.Hour)); err != nil {
-		return err
-	}
-	if err := d.Checkpoint(ctx); err != nil {
-		return err
-	}
-	r, err = b.read(ctx, name, "duckdb", d, q, total)
 	_ = d.Close()
 	if err != nil {
 		return err
 	}
-	r.Extra = "compacted (series order)"
 	b.add(r)
 	if b.withVM {
 		vm, err := b.startVM(ctx, "vm-window")
@@ -342,12 +329,12 @@ func (b *storeBench) startVM(ctx context.Context, sub string) (*store.VMServer, 
 	return vm, nil
 }
 
-// ingestDuckDB ingests into a fresh file, measures it, then compacts it
-// and measures again (compaction is optional in the store).
+// ingestDuckDB ingests into a fresh file and measures it after a
+// checkpoint.
 func (b *storeBench) ingestDuckDB(ctx context.Context, name, file string, batches []*store.Batch, total int64) (storeBenchResult, error) {
 	path := filepath.Join(b.dir, file)
 	defer os.Remove(path)
-	d, err := store.OpenDuckDB(ctx, path, store.Options{RawRetention: -1, CompactBlock: 10 * time.Minute})
+	d, err := store.OpenDuckDB(ctx, path, store.Options{RawRetention: -1})
 	if err != nil {
 		return storeBenchResult{}, err
 	}
@@ -355,25 +342,11 @@ func (b *storeBench) ingestDuckDB(ctx context.Context, name, file string, batche
 	if err == nil {
 		err = d.Checkpoint(ctx)
 	}
-	r.Bytes = fileBytes(path)
-	r.BytesPP = float64(r.Bytes) / float64(total)
-	c0, w0 := cpuTime(), time.Now()
-	if err == nil {
-		err = d.Compact(ctx, time.UnixMilli(batches[len(batches)-1].TS[0]).Add(24*time.Hour))
-	}
-	cwall, ccpu := time.Since(w0), cpuTime()-c0
-	if err == nil {
-		err = d.Checkpoint(ctx)
-	}
-	var used int64
-	if err == nil {
-		err = d.DB().QueryRowContext(ctx, `SELECT used_blocks * block_size FROM pragma_database_size()`).Scan(&used)
-	}
 	if cerr := d.Close(); err == nil {
 		err = cerr
 	}
-	r.Extra = fmt.Sprintf("compacted: %.2f bytes/point in used blocks, %.2f in the file, compaction %.2f s (cpu %.2f s)",
-		float64(used)/float64(total), float64(fileBytes(path))/float64(total), cwall.Seconds(), ccpu.Seconds())
+	r.Bytes = fileBytes(path)
+	r.BytesPP = float64(r.Bytes) / float64(total)
 	return r, err
 }
 
@@ -487,14 +460,13 @@ func (b *storeBench) add(r storeBenchResult) {
 
 // summary prints DuckDB against VictoriaMetrics as ratios and the targets.
 func (b *storeBench) summary() {
-	find := func(name, backend string) *storeBenchResult { // the slowest
-		var r *storeBenchResult
+	find := func(name, backend string) *storeBenchResult {
 		for i := range b.results {
-			if x := &b.results[i]; x.Name == name && x.Backend == backend && (r == nil || x.ReadMS > r.ReadMS) {
-				r = x
+			if x := &b.results[i]; x.Name == name && x.Backend == backend {
+				return x
 			}
 		}
-		return r
+		return nil
 	}
 	fmt.Fprintln(b.out, "\nDuckDB vs VictoriaMetrics (targets: ingest >= 5M points/s and >= 1x VM; window read < 300 ms; bytes/point <= 3x VM)")
 	seen := map[string]bool{}

@@ -180,7 +180,6 @@ DuckDB reads no other files). With --token (or VSCOPE_STORE_TOKEN), requests nee
 	fl.DurationVar(&opts.RawRetention, "raw-retention", 7*24*time.Hour, "keep raw points this long, then downsample (negative: forever)")
 	fl.DurationVar(&opts.DownsampleStep, "downsample-step", time.Minute, "resolution of downsampled points")
 	fl.DurationVar(&opts.DownsampledRetention, "downsampled-retention", 90*24*time.Hour, "keep downsampled points this long (negative: forever)")
-	fl.DurationVar(&opts.CompactBlock, "compact-block", 0, "rewrite closed blocks of this much time in series order (e.g. 10m; default off, see docs/bench/store.md)")
 	fl.Int64Var(&maxBody, "max-body", 64<<20, "largest request body in bytes")
 	return cmd
 }
@@ -191,6 +190,9 @@ func openDuckDB(ctx context.Context, location string, readOnly bool) (*store.Duc
 	loc, err := store.ParseLocation(location)
 	if err != nil {
 		return nil, err
+	}
+	if loc.Kind == "collector" {
+		return nil, fmt.Errorf("--store %s: this command needs the store file, which the collector holds: run it where the file is once the collector stops, or query through the collector with vscope sql --store %s --format csv", location, location)
 	}
 	if loc.Kind != "duckdb" {
 		return nil, fmt.Errorf("--store %s: this command needs a DuckDB store (a directory or .duckdb file)", location)

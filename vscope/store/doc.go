@@ -6,11 +6,11 @@
 //
 //   - [DuckDB], the embedded default: one DuckDB file under a data directory
 //     ([DefaultDir]). Names are dictionary-encoded in a series table; the
-//     points table holds (series_id, ts, value) in arrival (time) order, so the
-//     min/max zonemaps of ts make a window read touch only the row groups of
-//     the window. Raw points older than a retention period are downsampled
+//     points tables hold (series_id, ts, value) in arrival (time) order, so
+//     the min/max zonemaps of ts make a window read touch only the row groups
+//     of the window (integer values and the others in two tables, which
+//     compress better apart). Raw points older than a retention period are downsampled
 //     to one row per minute (avg, min, max, count), and those expire in turn.
-//     Optionally, closed blocks of time are compacted into series order.
 //   - [VictoriaMetrics], for scale: the same points pushed through its
 //     /api/v1/import endpoint and windows read back through /api/v1/export.
 //

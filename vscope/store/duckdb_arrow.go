@@ -26,10 +26,11 @@ var ingestSchema = arrow.NewSchema([]arrow.Field{
 
 var viewSeq atomic.Uint64
 
-// appendPoints inserts the columns through a registered Arrow view. Only
+// appendPoints inserts the columns into table through a registered Arrow
+// view. Only
 // SELECT * is used on it: with DuckDB 1.5.5 a projection on an Arrow view
 // returned wrong results (DESIGN.md); the tests check known answers.
-func appendPoints(ctx context.Context, c driver.Conn, sid []int32, ts []int64, v []float64) error {
+func appendPoints(ctx context.Context, c driver.Conn, table string, sid []int32, ts []int64, v []float64) error {
 	n := len(sid)
 	cols := []arrow.Array{
 		array.NewInt32Data(array.NewData(arrow.PrimitiveTypes.Int32, n,
@@ -60,7 +61,7 @@ func appendPoints(ctx context.Context, c driver.Conn, sid []int32, ts []int64, v
 	}
 	defer release()
 	ex := c.(driver.ExecerContext)
-	if _, err := ex.ExecContext(ctx, "INSERT INTO points SELECT * FROM "+view, nil); err != nil {
+	if _, err := ex.ExecContext(ctx, "INSERT INTO "+table+" SELECT * FROM "+view, nil); err != nil {
 		return err
 	}
 	_, err = ex.ExecContext(ctx, "DROP VIEW "+view, nil)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
+	"fmt"
 	"io"
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
@@ -15,10 +16,10 @@ import (
 // with the duckdb_arrow tag).
 const ArrowPath = false
 
-// appendPoints inserts the columns through the driver's Appender, which
-// joins the connection's open transaction.
-func appendPoints(_ context.Context, c driver.Conn, sid []int32, ts []int64, v []float64) error {
-	a, err := duckdb.NewAppenderFromConn(c, "", "points")
+// appendPoints inserts the columns into table through the driver's
+// Appender, which joins the connection's open transaction.
+func appendPoints(_ context.Context, c driver.Conn, table string, sid []int32, ts []int64, v []float64) error {
+	a, err := duckdb.NewAppenderFromConn(c, "", table)
 	if err != nil {
 		return err
 	}
@@ -52,9 +53,13 @@ func readPoints(ctx context.Context, c driver.Conn, query string, add func([]int
 		if err != nil {
 			return err
 		}
-		sid = append(sid, dest[0].(int32))
-		ts = append(ts, dest[1].(int64))
-		v = append(v, dest[2].(float64))
+		id, ok1 := dest[0].(int32)
+		t, ok2 := dest[1].(int64)
+		x, ok3 := dest[2].(float64)
+		if !ok1 || !ok2 || !ok3 {
+			return fmt.Errorf("point row (%v, %v, %v): want (INTEGER, BIGINT, DOUBLE) without NULLs", dest[0], dest[1], dest[2])
+		}
+		sid, ts, v = append(sid, id), append(ts, t), append(v, x)
 		if len(sid) == chunk {
 			add(sid, ts, v)
 			sid, ts, v = sid[:0], ts[:0], v[:0]

@@ -220,6 +220,13 @@ func TestDuckDBRoundTripThroughIPC(t *testing.T) {
 	if n != wantN || sum != wantSum {
 		t.Fatalf("SQL: %d points sum %v, want %d sum %v", n, sum, wantN, wantSum)
 	}
+	// Integer values in points, the others in points_x.
+	var ints, others int
+	_ = s.DB().QueryRow(`SELECT count(*) FILTER (WHERE value = trunc(value)) FROM points`).Scan(&ints)
+	_ = s.DB().QueryRow(`SELECT count(*) FILTER (WHERE value <> trunc(value)) FROM points_x`).Scan(&others)
+	if ints == 0 || others == 0 || ints+others != len(want) {
+		t.Fatalf("split: %d integer and %d other points of %d", ints, others, len(want))
+	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -326,7 +333,7 @@ func TestDuckDBKnownAnswersLargeBatches(t *testing.T) {
 	var n int64
 	var sum, weighted float64
 	err := s.DB().QueryRow(`SELECT count(*), sum(p.value), sum(p.value * CAST(substr(s.metric, 2) AS INTEGER))
-		FROM points p JOIN series s ON s.id = p.series_id`).Scan(&n, &sum, &weighted)
+		FROM raw_points p JOIN series s ON s.id = p.series_id`).Scan(&n, &sum, &weighted)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -598,7 +605,7 @@ func TestMalformedIPCRefusedStoreUnharmed(t *testing.T) {
 		t.Fatal(err)
 	}
 	var n int
-	if err := s.DB().QueryRow(`SELECT count(*) FROM points`).Scan(&n); err != nil || n != 81 {
+	if err := s.DB().QueryRow(`SELECT count(*) FROM raw_points`).Scan(&n); err != nil || n != 81 {
 		t.Fatalf("store holds %d points (%v), want 81", n, err)
 	}
 	m, err := s.Read(ctx, window(t0, t0+8000))
@@ -780,69 +787,6 @@ func TestBatchSeriesRef(t *testing.T) {
 	}
 }
 
-// Compaction moves closed blocks into series order; window reads, SQL and
-// counts see the same points before and after, and a late point for a
-// compacted block is kept.
-func TestCompaction(t *testing.T) {
-	ctx := context.Background()
-	s := openTemp(t, Options{CompactBlock: time.Minute, CompactDelay: 10 * time.Second})
-	var ps []Point
-	for i := 0; i < 200; i++ { // 3 min 20 s
-		for j := 0; j < 30; j++ {
-			ps = append(ps, Point{TS: t0 + int64(i)*1000, Host: "h", Agent: "a", Component: fmt.Sprint("c", j%3), Kind: "channel", Metric: fmt.Sprint("m", j), Value: float64(i*j) / 4})
-		}
-	}
-	for i := 0; i < len(ps); i += 600 {
-		if err := s.Append(ctx, NewBatch(ps[i:min(i+600, len(ps))])); err != nil {
-			t.Fatal(err)
-		}
-	}
-	q := window(t0-60000, t0+300000)
-	before, err := s.Read(ctx, q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// At t0+3m15s, blocks up to t0+3m are closed (delay 10 s).
-	if err := s.Compact(ctx, time.UnixMilli(t0+195000)); err != nil {
-		t.Fatal(err)
-	}
-	var hot, cold int
-	_ = s.DB().QueryRow(`SELECT count(*) FROM points`).Scan(&hot)
-	_ = s.DB().QueryRow(`SELECT count(*) FROM points_sorted`).Scan(&cold)
-	if hot != 20*30 || cold != 180*30 {
-		t.Fatalf("after compaction: %d hot, %d sorted points; want 600, 5400", hot, cold)
-	}
-	var ordered bool
-	if err := s.DB().QueryRow(`SELECT bool_and(ok) FROM (SELECT (ts // 60000, series_id, ts) >= lag((ts // 60000, series_id, ts)) OVER () OR lag(ts) OVER () IS NULL AS ok FROM points_sorted)`).Scan(&ordered); err != nil || !ordered {
-		t.Fatalf("points_sorted not in block, series, time order: %v %v", ordered, err)
-	}
-	after, err := s.Read(ctx, q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(before.Series, after.Series) || !reflect.DeepEqual(fmt.Sprint(before.Values), fmt.Sprint(after.Values)) {
-		t.Fatal("window changed by compaction")
-	}
-	checkMatrix(t, after, ps)
-	// A late point for a compacted block, then compaction again.
-	late := Point{TS: t0 + 500, Host: "h", Agent: "a", Component: "c0", Kind: "channel", Metric: "late", Value: 3}
-	if err := s.Append(ctx, NewBatch([]Point{late})); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Compact(ctx, time.UnixMilli(t0+195000)); err != nil {
-		t.Fatal(err)
-	}
-	m, err := s.Read(ctx, Query{From: time.UnixMilli(t0), To: time.UnixMilli(t0 + 1000), Filter: Filter{Metric: "late"}})
-	if err != nil || len(m.Series) != 1 || m.At(0, 0) != 3 {
-		t.Fatalf("late point: %v %+v", err, m)
-	}
-	var n int
-	_ = s.DB().QueryRow(`SELECT count(*) FROM samples`).Scan(&n)
-	if n != len(ps)+1 {
-		t.Fatalf("samples view: %d points, want %d", n, len(ps)+1)
-	}
-}
-
 // Batches with the same series list reuse its ids; a list that differs
 // only in the middle is resolved again.
 func TestDuckDBRepeatedSeriesLists(t *testing.T) {
@@ -927,7 +871,7 @@ func TestSQLEndpoint(t *testing.T) {
 		t.Fatalf("wrong token: %v", err)
 	}
 	var n int
-	if err := s.DB().QueryRow(`SELECT count(*) FROM points`).Scan(&n); err != nil || n != 40 {
+	if err := s.DB().QueryRow(`SELECT count(*) FROM raw_points`).Scan(&n); err != nil || n != 40 {
 		t.Fatalf("points after refused statements: %d %v", n, err)
 	}
 }
@@ -964,7 +908,7 @@ func TestDuckDBGroupCommit(t *testing.T) {
 		}
 	}
 	var n int
-	if err := s.DB().QueryRow(`SELECT count(*) FROM points`).Scan(&n); err != nil || n != (writers*batches-1)*50 {
+	if err := s.DB().QueryRow(`SELECT count(*) FROM raw_points`).Scan(&n); err != nil || n != (writers*batches-1)*50 {
 		t.Fatalf("%d points (%v), want %d", n, err, (writers*batches-1)*50)
 	}
 	m, err := s.Read(ctx, window(t0, t0+batches*1000))
