@@ -8,6 +8,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -253,9 +254,19 @@ func TestBadPeers(t *testing.T) {
 
 // A port probe (connect, close) is not a refusal; too many connections are.
 func TestServerConnLimits(t *testing.T) {
-	col := startCollector(t, 100, func(c *ServerConfig) { c.MaxConns = 1 })
+	var open, opened atomic.Int64
+	col := startCollector(t, 100, func(c *ServerConfig) {
+		c.MaxConns = 1
+		c.OnConn = func(d int) {
+			if d > 0 {
+				opened.Add(1)
+			}
+			open.Add(int64(d))
+		}
+	})
 	c := rawConn(t, col.addr())
 	_ = c.Close()
+	eventually(t, "the probe's connection served and closed", func() bool { return opened.Load() == 1 && open.Load() == 0 })
 	c1 := dial(t, col.addr(), ClientConfig{})
 	_, err := Dial(context.Background(), col.addr(), ClientConfig{ConnectTimeout: 2 * time.Second})
 	var ne *NackError
