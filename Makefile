@@ -37,6 +37,7 @@ bench: build $(BUILD)/benthos tools
 	$(GO) test -run '^$$' -bench . -skip '^Benchmark(FileChannelPut|WALReplay)$$' -benchmem -benchtime 300ms ./agent/...
 	./docs/bench/filechannel.sh
 	BENTHOS=$(BUILD)/benthos VSCOPE=$(BUILD)/vscope ./docs/bench/run.sh
+	BENTHOS=$(BUILD)/benthos VSCOPE=$(BUILD)/vscope ./docs/bench/taildir.sh
 
 ## eval: the diagnosis engine on the public data in ../shared/datasets
 eval: build tools
