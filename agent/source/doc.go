@@ -6,6 +6,13 @@
 //
 //   - seq (Seq) is pollable: it implements component.Poller and a source
 //     runner calls Process in a loop, waiting whenever it returns Backoff.
+//   - exec, spooldir and TAILDIR read from processes and files: exec runs
+//     a command and turns its stdout lines into events; spooldir consumes
+//     whole files dropped into a directory and marks each done only after
+//     its events are committed; TAILDIR follows files by inode across
+//     rename and copytruncate rotation, recording committed positions in
+//     Flume's JSON position file.
+//   - netcatudp takes lines from UDP datagrams.
 //   - netcat (Netcat), http (HTTP) and the syslog sources syslogtcp
 //     (SyslogTCP), syslogudp (SyslogUDP) and multiport_syslogtcp
 //     (MultiportSyslogTCP) are event-driven: Start opens a listener and
