@@ -82,6 +82,7 @@ c%[1]d.sinks.k1.sink.directory = %[3]s/out-c%[1]d
 // chunks until stop is closed, and records the lines acknowledged with OK.
 type paced struct {
 	src   string
+	from  int // first sequence number
 	addr  string
 	rate  int
 	mu    sync.Mutex
@@ -103,7 +104,7 @@ func (p *paced) run(stop <-chan struct{}) {
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	var buf []byte
-	for seq := 0; ; {
+	for seq := p.from; ; {
 		select {
 		case <-stop:
 			return
@@ -421,4 +422,85 @@ func TestAgentSeveralNames(t *testing.T) {
 			t.Errorf("%v: %v, output lacks %q:\n%s", tc.args, err, tc.want, out)
 		}
 	}
+}
+
+// The other side: the tier-1 agent (file channel) is SIGKILLed mid-stream
+// and restarted; every event it acknowledged reaches the collector.
+func TestForwardAgentKilled(t *testing.T) {
+	dir := t.TempDir()
+	nc, col := freeTestPort(t), freeTestPort(t)
+	full := tiersConf(dir, [4]int{nc, freeTestPort(t), freeTestPort(t), freeTestPort(t)}, [2]int{col, freeTestPort(t)})
+	conf := writeConf(t, full)
+	args := func(names string) []string {
+		return []string{"agent", "-f", conf, "-n", names, "--no-reload-conf", "--shutdown-timeout", "20s"}
+	}
+	c1 := startVscope(t, args("c1")...)
+	_ = dialWhenUp(t, fmt.Sprintf("127.0.0.1:%d", col)).Close()
+	var acked []string
+	run := func(from int, d time.Duration) int {
+		t.Helper()
+		t1 := startVscope(t, args("t1")...)
+		_ = dialWhenUp(t, fmt.Sprintf("127.0.0.1:%d", nc)).Close()
+		s := &paced{src: "t1", from: from, addr: fmt.Sprintf("127.0.0.1:%d", nc), rate: 2000}
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() { s.run(stop); close(done) }()
+		time.Sleep(d)
+		// SIGKILL while the sender is still sending.
+		if err := t1.cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		err := <-t1.done
+		t1.done <- err
+		close(stop)
+		<-done
+		acked = append(acked, s.acked...)
+		return from + len(s.acked) + 1000 // past anything sent unacknowledged
+	}
+	next := run(0, 2*time.Second)
+	next = run(next, 2*time.Second)
+	// A last incarnation drains what the second one left in its channel.
+	t1 := startVscope(t, args("t1")...)
+	_ = dialWhenUp(t, fmt.Sprintf("127.0.0.1:%d", nc)).Close()
+	out := filepath.Join(dir, "out-c1")
+	seen := func() map[string]int {
+		m := map[string]int{}
+		l, _ := dirLines(t, out)
+		for _, x := range l {
+			m[x]++
+		}
+		return m
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		m := seen()
+		missing := 0
+		for _, l := range acked {
+			if m[l] == 0 {
+				missing++
+			}
+		}
+		if missing == 0 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t1.stop(t)
+	c1.stop(t)
+	m := seen()
+	dups := 0
+	for _, n := range m {
+		dups += n - 1
+	}
+	for _, l := range acked {
+		if m[l] == 0 {
+			t.Fatalf("%s was acknowledged by t1 and never reached the collector (%d acked)", l, len(acked))
+		}
+	}
+	// A kill can repeat the batch in flight (200 events) per kill.
+	if dups > 2*200 {
+		t.Fatalf("%d duplicates", dups)
+	}
+	t.Logf("t1 killed twice while sending: %d acknowledged events all arrived, %d duplicates, %d lines unacknowledged by t1 also arrived",
+		len(acked), dups, len(m)-len(acked))
 }
