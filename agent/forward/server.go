@@ -278,7 +278,9 @@ func (s *Server) refuse(c net.Conn, reason string, err error, seq uint64) {
 		s.cfg.Logger.Warn("forward peer refused; connection closed", "reason", reason, "err", err,
 			"remote", c.RemoteAddr().String(), "suppressed", suppressed)
 	}
-	if reason != reasonSlowReader && reason != reasonTLS {
+	// No nack where the peer cannot read one: it does not read at all,
+	// its TLS failed, or TLS has not started (over the connection limit).
+	if reason != reasonSlowReader && reason != reasonTLS && (reason != reasonMaxConns || s.cfg.TLS == nil) {
 		// Best effort: the peer may be gone or not reading.
 		_ = c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
 		_, _ = c.Write(AppendFrame(nil, KindNack, CodecNone, seq, appendNack(nil, NackFatal, reason+": "+err.Error())))
