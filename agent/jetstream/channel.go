@@ -223,6 +223,10 @@ func (c *Channel) SharesStorage(other component.Channel) bool {
 	return ok && o.stream == c.stream && slices.Equal(o.conn.Servers, c.conn.Servers)
 }
 
+// Durable reports that the channel's events survive a restart of the
+// agent: its shutdown does not wait for them to be drained.
+func (c *Channel) Durable() bool { return true }
+
 // Start connects and creates (or updates) the stream and the consumer.
 func (c *Channel) Start(ctx context.Context, _ component.Host) error {
 	c.mu.Lock()
