@@ -31,6 +31,7 @@ test-long:
 	$(GO) test -run '^$$' -fuzz '^FuzzSyslogTCPFraming$$' -fuzztime 60s ./agent/source/
 	$(GO) test -run '^$$' -fuzz '^FuzzHTTPJSONHandler$$' -fuzztime 60s ./agent/source/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecoders$$' -fuzztime 60s ./agent/channel/wal/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeFrame$$' -fuzztime 60s ./agent/forward/
 
 ## bench: throughput next to the peers (Benthos, raw fsync), measured in one run
 bench: build $(BUILD)/benthos tools
@@ -38,6 +39,7 @@ bench: build $(BUILD)/benthos tools
 	./docs/bench/filechannel.sh
 	BENTHOS=$(BUILD)/benthos VSCOPE=$(BUILD)/vscope ./docs/bench/run.sh
 	BENTHOS=$(BUILD)/benthos VSCOPE=$(BUILD)/vscope ./docs/bench/taildir.sh
+	BENTHOS=$(BUILD)/benthos VSCOPE=$(BUILD)/vscope ./docs/bench/forward.sh
 
 ## eval: the diagnosis engine on the public data in ../shared/datasets
 eval: build tools

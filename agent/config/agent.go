@@ -491,8 +491,8 @@ func (b *builder) crossCheck() {
 
 // batchKeys are the properties that set a batch size: the common one and
 // the prefixed ones of file_roll (sink.batchSize) and parquet
-// (parquet.batchSize, Flume's hdfs.batchSize).
-var batchKeys = []string{"sink.batchSize", "parquet.batchSize", "batchSize"}
+// (parquet.batchSize, Flume's hdfs.batchSize), and the forward sink's batch-size.
+var batchKeys = []string{"sink.batchSize", "parquet.batchSize", "batch-size", "batchSize"}
 
 // batchProp returns the property that set sp's batch size, if the user set
 // one.
