@@ -930,3 +930,40 @@ func TestDuckDBGroupCommit(t *testing.T) {
 	}
 	t.Logf("%d batches in %d commits", writers*batches, s.commits.Load())
 }
+
+// Batches too large to share a group are committed one by one, each
+// writer returning once its own batch is in.
+func TestDuckDBGroupCommitLargeBatches(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t, Options{})
+	const writers, batches, size = 4, 3, groupMaxPoints*6/10
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*batches)
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < batches; i++ {
+				b := &Batch{}
+				for j := 0; j < size; j++ {
+					b.Add(b.SeriesRef(Series{Host: "h", Agent: fmt.Sprint("a", w), Metric: fmt.Sprint("m", j%100)}), t0+int64(i*1000+j/100), 1)
+				}
+				errs <- s.Append(ctx, b)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var n int
+	if err := s.DB().QueryRow(`SELECT count(*) FROM raw_points`).Scan(&n); err != nil || n != writers*batches*size {
+		t.Fatalf("%d points (%v)", n, err)
+	}
+	if c := s.commits.Load(); c != writers*batches {
+		t.Fatalf("%d commits for %d batches over half the group limit", c, writers*batches)
+	}
+}
