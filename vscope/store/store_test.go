@@ -936,7 +936,7 @@ func TestDuckDBGroupCommit(t *testing.T) {
 func TestDuckDBGroupCommitLargeBatches(t *testing.T) {
 	ctx := context.Background()
 	s := openTemp(t, Options{})
-	const writers, batches, size = 4, 3, groupMaxPoints*6/10
+	const writers, batches, size = 4, 3, groupMaxPoints * 6 / 10
 	var wg sync.WaitGroup
 	errs := make(chan error, writers*batches)
 	for w := 0; w < writers; w++ {
