@@ -3,8 +3,8 @@
 #
 #   1. ingest: single writer, 1k and 100k series, POINTS points each, in
 #      batches of BATCH points (whole samples; each size of BATCHES in turn:
-#      1,000,000 is what a collector's group commit makes of many agents'
-#      posts at these rates, 100,000 a small commit), into a fresh DuckDB file and a
+#      1,000,000 a writer committing about a second's worth at these rates,
+#      100,000 a small commit), into a fresh DuckDB file and a
 #      fresh victoria-metrics single-node server (Debian package), RUNS runs
 #      alternating, median reported; bytes per stored point after the data
 #      is on disk (DuckDB: file size after CHECKPOINT; VictoriaMetrics: its

@@ -9,16 +9,18 @@
 //     points tables hold (series_id, ts, value) in arrival (time) order, so
 //     the min/max zonemaps of ts make a window read touch only the row groups
 //     of the window (integer values and the others in two tables, which
-//     compress better apart). Raw points older than a retention period are downsampled
-//     to one row per minute (avg, min, max, count), and those expire in turn.
+//     compress better apart). Concurrent appends share commits (group
+//     commit). Raw points older than a retention period are downsampled to
+//     one row per minute (avg, min, max, count), and those expire in turn.
 //   - [VictoriaMetrics], for scale: the same points pushed through its
 //     /api/v1/import endpoint and windows read back through /api/v1/export.
 //
 // Points travel between processes as Arrow IPC streams ([EncodeIPC],
 // [DecodeIPC]): one record batch per request, the name columns
-// dictionary-encoded. [Handler] serves POST /api/v1/ingest for a collector;
-// [Client] is the agent's side of it. A malformed stream is refused whole
-// before anything is written.
+// dictionary-encoded. [Handler] serves POST /api/v1/ingest for a collector
+// (and POST /api/v1/sql, one SELECT, for readers of the store it holds);
+// [Client] is the agent's and the reader's side of it. A malformed stream is
+// refused whole before anything is written.
 //
 // The package holds all of vscope's cgo (the DuckDB driver); the agent and
 // analysis packages stay pure Go and never import it. Built with the
@@ -27,6 +29,6 @@
 // through the driver's Appender and rows, which is several times slower.
 //
 // Open picks a backend from a location: a directory or a .duckdb file for
-// DuckDB, vm+http://HOST:PORT for VictoriaMetrics, and http://HOST:PORT for a
-// collector that only accepts points (see [Open]).
+// DuckDB, vm+http://HOST:PORT for VictoriaMetrics; http://HOST:PORT names a
+// collector, reached through [Client] (see [Open]).
 package store
