@@ -264,8 +264,11 @@ func (s *DuckDB) Path() string { return s.path }
 // points_x, points_1m, meta; views: raw_points, samples.
 func (s *DuckDB) DB() *sql.DB { return s.db }
 
-// Append writes b in one transaction: new series and points together.
-func (s *DuckDB) Append(ctx context.Context, b *Batch) error {
+// Append writes b, its new series and points in one transaction, possibly
+// with other writers' batches (group commit), and returns once that is
+// committed. b must not change until then. A commit under way is not
+// cancelled with ctx: it may hold others' batches.
+func (s *DuckDB) Append(_ context.Context, b *Batch) error {
 	if err := b.validateShape(); err != nil {
 		return err
 	}
