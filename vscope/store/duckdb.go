@@ -547,6 +547,9 @@ func (s *DuckDB) Read(ctx context.Context, q Query) (*Matrix, error) {
 		return nil, ErrClosed
 	}
 	sel := s.selectSeries(q.Filter)
+	if err := checkCells(from, to, step, len(sel.series)); err != nil {
+		return nil, err
+	}
 	mb := newMatrixBuilder(from, to, step, sel.series, sel.col)
 	if len(sel.ids) == 0 {
 		return mb.finish(), nil

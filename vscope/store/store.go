@@ -202,6 +202,16 @@ type matrixBuilder struct {
 	to    int64
 }
 
+// maxCells bounds a matrix: 2^27 cells are 1 GiB of float64.
+const maxCells = 1 << 27
+
+func checkCells(from, to, step int64, series int) error {
+	if n := (to - from + step - 1) / step; n*int64(series) > maxCells {
+		return fmt.Errorf("window of %d steps x %d series is over %d cells: narrow the filter or widen the step", n, series, maxCells)
+	}
+	return nil
+}
+
 func newMatrixBuilder(from, to, step int64, series []Series, col []int32) *matrixBuilder {
 	n := int((to - from + step - 1) / step)
 	m := &Matrix{From: from, Step: step, Times: make([]int64, n), Series: series,

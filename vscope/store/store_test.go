@@ -295,6 +295,12 @@ func TestReadWindowBoundsStepAndFilter(t *testing.T) {
 	if _, err := s.Read(ctx, Query{From: time.UnixMilli(t0), To: time.UnixMilli(t0)}); err == nil {
 		t.Fatal("empty window accepted")
 	}
+	if _, err := s.Read(ctx, Query{From: time.UnixMilli(t0), To: time.UnixMilli(t0).Add(24 * 365 * time.Hour), Step: time.Millisecond}); err == nil {
+		t.Fatal("a window of 3e10 steps accepted")
+	}
+	if checkCells(0, 1<<24, 1, 10) == nil || checkCells(0, 1<<24, 1, 8) != nil {
+		t.Fatal("matrix cell bound")
+	}
 	if _, err := s.Read(ctx, Query{From: time.UnixMilli(t0), To: time.UnixMilli(t0 + 1), Filter: Filter{Metric: "[x"}}); err == nil {
 		t.Fatal("bad glob accepted")
 	}

@@ -254,6 +254,9 @@ func (v *VictoriaMetrics) Read(ctx context.Context, q Query) (*Matrix, error) {
 	for i, s := range names {
 		idx[s] = i
 	}
+	if err := checkCells(from, to, step, len(names)); err != nil {
+		return nil, err
+	}
 	col := make([]int32, len(names))
 	for i := range col {
 		col[i] = int32(i)
