@@ -121,27 +121,25 @@ func (l *Loads) PathOK(a, b int32) bool {
 // HostViolations appends host h's violations to dst.
 func (l *Loads) HostViolations(h int32, dst []Violation) []Violation {
 	hi := &l.in.Hosts[h]
-	where := "node " + hi.Name
 	if over(l.CPU[h], hi.CPU) {
-		dst = append(dst, Violation{"cpu", where, hi.CPU, l.CPU[h]})
+		dst = append(dst, Violation{"cpu", "node " + hi.Name, hi.CPU, l.CPU[h]})
 	}
 	if over(l.Mem[h], hi.Memory) {
-		dst = append(dst, Violation{"memory", where, hi.Memory, l.Mem[h]})
+		dst = append(dst, Violation{"memory", "node " + hi.Name, hi.Memory, l.Mem[h]})
 	}
 	if over(l.Ingest[h], hi.Ingest) {
-		dst = append(dst, Violation{"ingest", where, hi.Ingest, l.Ingest[h]})
+		dst = append(dst, Violation{"ingest", "node " + hi.Name, hi.Ingest, l.Ingest[h]})
 	}
 	return dst
 }
 
 // LinkViolations appends link k's violations to dst.
 func (l *Loads) LinkViolations(k int32, dst []Violation) []Violation {
-	name := "link " + l.in.Links[k].Name
 	if over(l.Up[k], l.budget[k]) {
-		dst = append(dst, Violation{"link", name + " (up)", l.budget[k], l.Up[k]})
+		dst = append(dst, Violation{"link", "link " + l.in.Links[k].Name + " (up)", l.budget[k], l.Up[k]})
 	}
 	if over(l.Down[k], l.budget[k]) {
-		dst = append(dst, Violation{"link", name + " (down)", l.budget[k], l.Down[k]})
+		dst = append(dst, Violation{"link", "link " + l.in.Links[k].Name + " (down)", l.budget[k], l.Down[k]})
 	}
 	return dst
 }

@@ -103,6 +103,14 @@ func unknownKeys(v any, t reflect.Type, path string, probs *Problems) {
 		t = t.Elem()
 	}
 	if reflect.PointerTo(t).Implements(unmarshalerType) {
+		// Values with units: check them here, where the path is known.
+		b, err := json.Marshal(v)
+		if err == nil {
+			err = reflect.New(t).Interface().(json.Unmarshaler).UnmarshalJSON(b)
+		}
+		if err != nil {
+			*probs = append(*probs, fmt.Sprintf("%s: %v", path, err))
+		}
 		return
 	}
 	switch t.Kind() {

@@ -132,7 +132,7 @@ func parseUnit(s string, rate bool) (float64, error) {
 	num, unit := strings.TrimSpace(s[:i]), strings.ToLower(strings.TrimSpace(s[i:]))
 	f, ok := unitFactors[unit]
 	if !ok {
-		return 0, fmt.Errorf("%q: unknown unit %q (B, kB, MB, GB, KiB, MiB, GiB, bit, Mbit, Gbit)", orig, s[i:])
+		return 0, fmt.Errorf("%q: unknown unit %q (B, kB, MB, GB, KiB, MiB, GiB, bit, Mbit, Gbit)", orig, strings.TrimSpace(s[i:]))
 	}
 	v, err := strconv.ParseFloat(num, 64)
 	if err != nil || v < 0 || math.IsInf(v, 0) {

@@ -71,12 +71,73 @@ type exact struct {
 	limit       int
 	stop        bool
 	hitLimit    bool
+	// laterRoot[li] is the least the levels after li add to the root's
+	// ingest (their flow roots' outputs).
+	laterRoot []float64
+	// remote[li][S] is the output of units of S not on host h, per
+	// parent candidate: remote[li][pc][S].
+	remote [][][]float64
+}
+
+// lookahead prepares the ingest look-ahead: whatever the grouping, the
+// units still to place send a parent on host h at least min(their output
+// from other hosts, an aggregator's cap), and every later flow root sends
+// the root min(its flow's output, the cap) unless it sits on the root.
+func (e *exact) lookahead() {
+	n := len(e.levels)
+	e.laterRoot = make([]float64, n+1)
+	e.remote = make([][][]float64, n)
+	root := e.c.m.In.Root
+	for li := n - 1; li >= 0; li-- {
+		el := e.levels[li]
+		e.laterRoot[li] = e.laterRoot[li+1]
+		if el.flow >= 0 {
+			onRoot := false
+			for _, p := range el.parents {
+				onRoot = onRoot || p.host == root
+			}
+			if !onRoot {
+				e.laterRoot[li] += e.c.aggOut(el.flowIn)
+			}
+		}
+		e.remote[li] = make([][]float64, len(el.parents))
+		size := 1 << el.n
+		for pc, p := range el.parents {
+			r := make([]float64, size)
+			for G := 1; G < size; G++ {
+				i := bits.TrailingZeros32(uint32(G))
+				r[G] = r[G&(G-1)]
+				if u := &el.lv.units[i]; u.host != p.host {
+					r[G] += u.out
+				}
+			}
+			e.remote[li][pc] = r
+		}
+	}
+}
+
+// ingestHopeless reports whether the units of S cannot be placed without
+// breaking the parent's or the root's ingest capacity.
+func (e *exact) ingestHopeless(li, pc int, S uint32) bool {
+	if !e.constrained {
+		return false
+	}
+	p := &e.levels[li].parents[pc]
+	in := e.c.m.In
+	root := in.Root
+	add := e.c.aggOut(e.remote[li][pc][S])
+	if p.host == root {
+		return tooMuch(e.loads.Ingest[root]+add+e.laterRoot[li+1], in.Hosts[root].Ingest)
+	}
+	return tooMuch(e.loads.Ingest[p.host]+add, in.Hosts[p.host].Ingest) ||
+		tooMuch(e.loads.Ingest[root]+e.laterRoot[li+1], in.Hosts[root].Ingest)
 }
 
 // solveExact solves levels exactly. constant is the cost every plan pays
 // (base and delay). It returns the chosen parent index and groups per
 // level, the cost, and whether the plan meets every constraint.
 func solveExact(c *costs, levels []*exactLevel, constant float64, limit int) ([]levelSol, float64, bool, error) {
+	var limitErr error
 	for _, constrained := range []bool{true, false} {
 		e := &exact{c: c, levels: levels, constant: constant, constrained: constrained, best: inf, limit: limit}
 		e.loads = c.baseLoads()
@@ -92,16 +153,18 @@ func solveExact(c *costs, levels []*exactLevel, constant float64, limit int) ([]
 			continue
 		}
 		e.cur = make([]levelSol, len(levels))
+		e.lookahead()
 		e.search(0, constant)
 		if e.bestSol != nil {
-			var err error
 			if e.hitLimit {
-				err = errSearchLimit
+				limitErr = errSearchLimit
 			}
-			return e.bestSol, e.best, constrained, err
+			return e.bestSol, e.best, constrained, limitErr
 		}
 		if e.hitLimit {
-			return nil, inf, false, errSearchLimit
+			// No feasible plan found within the limit: fall through to
+			// the best plan ignoring the constraints, to name them.
+			limitErr = errSearchLimit
 		}
 	}
 	return nil, inf, false, errors.New("no plan has this structure")
@@ -384,7 +447,7 @@ func (e *exact) fixedStage(li, pc, j int, S uint32, acc float64) {
 		e.groupStage(li, pc, S, el.C, acc)
 		return
 	}
-	if e.count() {
+	if e.count() || e.ingestHopeless(li, pc, S) {
 		return
 	}
 	p := &el.parents[pc]
@@ -429,7 +492,7 @@ func (e *exact) groupStage(li, pc int, S uint32, c int, acc float64) {
 		e.search(li+1, acc)
 		return
 	}
-	if e.count() {
+	if e.count() || e.ingestHopeless(li, pc, S) {
 		return
 	}
 	el := e.levels[li]

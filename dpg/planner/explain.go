@@ -29,8 +29,16 @@ func explain(res *Result) []string {
 	} else {
 		c := &res.Outcomes[res.Chosen]
 		b := &c.Eval.Breakdown
-		why = append(why, fmt.Sprintf("%s is the cheapest of %d feasible options: cost %s = bytes %s + CPU %s + memory %s + delay %s + nodes %s.",
-			c.Option, len(feasible), num(b.Total), num(b.CostBytes), num(b.CostCPU), num(b.CostMemory), num(b.CostDelay), num(b.CostNodes)))
+		lead := fmt.Sprintf("%s is the cheapest of %d feasible options", c.Option, len(feasible))
+		if len(feasible) == 1 {
+			lead = fmt.Sprintf("%s is the only feasible option", c.Option)
+		}
+		why = append(why, fmt.Sprintf("%s: cost %s = bytes %s + CPU %s + memory %s + delay %s + nodes %s.",
+			lead, num(b.Total), num(b.CostBytes), num(b.CostCPU), num(b.CostMemory), num(b.CostDelay), num(b.CostNodes)))
+		if c.Option.Kind == cost.Hierarchical && b.Depth == 1 {
+			why = append(why, fmt.Sprintf("With k=%d at least the %d watched hosts the tree is flat: every leaf detects and summarises locally and sends straight to the root.",
+				c.Option.FanOut, len(res.Model.Units(cost.Hierarchical))))
+		}
 		if len(feasible) > 1 {
 			why = append(why, compare(c, &res.Outcomes[feasible[1]], "the runner-up"))
 		}

@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"cmp"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -155,14 +156,14 @@ func (s *lsearch) chooseLeader(g *hgroup, feasible bool) bool {
 		a.add(s.lv.units[i].host, s.lv.units[i].out)
 	}
 	cands := s.h.lcands[:0]
-	defer func() { s.h.lcands = cands[:0] }()
 	for _, i := range g.members {
 		h := s.lv.units[i].host
 		e := a.to(h)
 		cands = append(cands, leaderCand{h, s.h.c.group(e, g.in, h, s.p), e})
 	}
 	a.reset()
-	sort.SliceStable(cands, func(x, y int) bool { return cands[x].cost < cands[y].cost })
+	slices.SortStableFunc(cands, func(x, y leaderCand) int { return cmp.Compare(x.cost, y.cost) })
+	s.h.lcands = cands
 	if !feasible {
 		g.leader, g.edge = cands[0].host, cands[0].edge
 		return true
@@ -207,7 +208,7 @@ func (h *heur) solveLevel(lv *level, p *parentSpec) ([]group, float64) {
 			order = append(order, i)
 		}
 	}
-	sort.SliceStable(order, func(a, b int) bool { return lv.units[order[a]].key < lv.units[order[b]].key })
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(lv.units[a].key, lv.units[b].key) })
 	starts := []int{startRacks}
 	small := len(lv.units) <= h.fullN
 	if small && !lv.star {

@@ -364,14 +364,17 @@ func PlanOption(m *cost.Model, cfg Config, o Option) Outcome {
 		out.Method = MethodExact
 		out.Plan, out.Claimed, err = pb.exact(cfg.ExactNodeLimit)
 		if errors.Is(err, errSearchLimit) {
-			out.Note = "exact search stopped at its node limit; best plan found so far"
+			out.Note = "exact search stopped at its node limit: best plan found so far"
 			err = nil
 		}
 	} else {
 		out.Method = MethodHeuristic
 		out.Plan = pb.heuristic()
 	}
-	if err == nil && out.Plan != nil {
+	if err == nil && out.Plan == nil {
+		err = errors.New("no plan found")
+	}
+	if err == nil {
 		out.Eval, err = cost.Evaluate(m, out.Plan)
 	}
 	out.Err = err
