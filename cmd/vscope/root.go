@@ -40,6 +40,7 @@ configured with Flume's properties files) and diagnoses what goes wrong in the f
 	root.AddCommand(newEvalCmd())
 	root.AddCommand(newStoreCmd(), newMetricsCmd(), newSQLCmd(), newExportCmd())
 	root.AddCommand(newReplayCmd())
+	root.AddCommand(newDPGCmd())
 	return root
 }
 
