@@ -41,6 +41,7 @@ configured with Flume's properties files) and diagnoses what goes wrong in the f
 	root.AddCommand(newStoreCmd(), newMetricsCmd(), newSQLCmd(), newExportCmd())
 	root.AddCommand(newReplayCmd())
 	root.AddCommand(newDPGCmd())
+	root.AddCommand(newDiagnoseCmd())
 	return root
 }
 

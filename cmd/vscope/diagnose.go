@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vscope/vscope/vscope/diagnose"
+	"github.com/vscope/vscope/vscope/store"
+)
+
+// diagnoseOptions are the flags of `vscope diagnose`.
+type diagnoseOptions struct {
+	store, filter, at string
+	topology          string
+	confs             []string
+	format, html      string
+	o                 diagnose.Options
+	alpha             float64
+}
+
+func newDiagnoseCmd() *cobra.Command {
+	var d diagnoseOptions
+	cmd := &cobra.Command{
+		Use:   "diagnose [--window 10m] [--at TIME] [--filter agent=...]",
+		Short: "Rank what is anomalous in a window of the metric store, and why",
+		Long: `diagnose reads a window of metrics (default: the last 10 minutes) and a baseline (default: the
+hour before it) from the metric store, learns normal behaviour from the baseline (PCA normal
+subspace plus robust per-metric statistics), flags the time points beyond the SPE, T² and
+largest-residual limits, and ranks the metrics most responsible, each with its score, the time it
+left its normal range (onset) and the evidence.
+
+Metrics are grouped into components (source, channel, sink of an agent; a host's cpu, memory,
+disks; the agent process) and hosts. The flow topology separates cause from symptom: of the
+anomalous components connected along the flow or on the same host, the one that changed first is
+the cause; when two changed together, back-pressure (latency, channel fill, failures rising)
+travels upstream, rate changes travel downstream, and a busy host slows what runs on it. The
+topology within an agent is inferred from the metric names; between agents give it with --conf
+(the agents' Flume files: forward/avro sinks are matched to the forward sources on their ports) or
+--topology (JSON: {"edges": [{"from": "a1/k1", "to": "col/r1"}], "paths": [["a1/r1", "a1/c1",
+"a1/k1", "col/r1"]]}; endpoints are agent/component or host/agent/component).
+
+With fewer than --min-baseline points of baseline it falls back to robust z-scores per metric
+and says so. The store file is opened read-only; while an agent or collector holds it for
+writing, run diagnose once it stops (DuckDB allows one writer or many readers).`,
+		Example: `  vscope diagnose --window 10m
+  vscope diagnose --window 5m --at 2026-01-01T11:10:00Z --filter host=web-*
+  vscope diagnose --conf tiers.conf --format json
+  vscope diagnose --topology flow.json --html report.html`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runDiagnose(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), d)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&d.store, "store", "", storeFlagHelp)
+	fl.DurationVar(&d.o.Window, "window", 10*time.Minute, "span diagnosed, ending at --at")
+	fl.StringVar(&d.at, "at", "", "end of the window: RFC 3339, \"2006-01-02 15:04:05\" (UTC), unix ms, or a duration ago such as 5m (default now)")
+	fl.DurationVar(&d.o.Baseline, "baseline", time.Hour, "span before the window that defines normal")
+	fl.DurationVar(&d.o.Step, "step", time.Second, "alignment step of the window and baseline")
+	fl.StringVar(&d.filter, "filter", "", "series to read: host=,agent=,component=,kind=,metric= globs, comma-separated")
+	fl.StringVar(&d.topology, "topology", "", "flow topology, JSON file (see above)")
+	fl.StringArrayVar(&d.confs, "conf", nil, "the agents' Flume properties files, for the flow topology (repeatable)")
+	fl.StringVar(&d.format, "format", "table", "output: table or json")
+	fl.StringVar(&d.html, "html", "", "also write a self-contained HTML report to this file")
+	fl.IntVar(&d.o.Top, "top", 20, "ranked metrics to report")
+	fl.IntVar(&d.o.BaselineRows, "baseline-rows", 0, "baseline points read and fitted: 0 = auto (all up to 8M points x series, else evenly spread 1-minute slices), -1 = all")
+	fl.IntVar(&d.o.MinBaselineRows, "min-baseline", 30, "fewest baseline points for the multivariate model (below: univariate guidance)")
+	fl.Float64Var(&d.alpha, "alpha", 0.01, "significance of the per-point limits")
+	return cmd
+}
+
+func runDiagnose(ctx context.Context, out, errOut io.Writer, d diagnoseOptions) error {
+	switch d.format {
+	case "table", "json":
+	default:
+		return fmt.Errorf("--format %q: want table or json", d.format)
+	}
+	o := d.o
+	o.Analysis.Alpha = d.alpha
+	var err error
+	if o.Filter, err = store.ParseFilter(d.filter); err != nil {
+		return fmt.Errorf("--filter: %w", err)
+	}
+	if o.At, err = parseAt(d.at, time.Now()); err != nil {
+		return fmt.Errorf("--at %q: %w", d.at, err)
+	}
+	if d.topology != "" || len(d.confs) > 0 {
+		o.Topology = &diagnose.Topology{}
+	}
+	if d.topology != "" {
+		t, err := diagnose.ReadTopologyFile(d.topology)
+		if err != nil {
+			return fmt.Errorf("--topology: %w", err)
+		}
+		o.Topology.Merge(t)
+	}
+	if len(d.confs) > 0 {
+		t, err := diagnose.TopologyFromFlume(d.confs...)
+		if err != nil {
+			return fmt.Errorf("--conf: %w", err)
+		}
+		o.Topology.Merge(t)
+	}
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	st, err := openStoreForDiagnose(ctx, d.store)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	r, err := diagnose.Run(ctx, st, o)
+	if err != nil {
+		return err
+	}
+	if d.html != "" {
+		if err := writeFileWith(d.html, func(w io.Writer) error { return diagnose.WriteHTML(w, r) }); err != nil {
+			return fmt.Errorf("--html: %w", err)
+		}
+	}
+	if d.format == "json" {
+		err = diagnose.WriteJSON(out, r)
+	} else {
+		err = diagnose.WriteTable(out, r)
+	}
+	return err
+}
+
+// openStoreForDiagnose opens a --store location for reading windows.
+func openStoreForDiagnose(ctx context.Context, location string) (store.Store, error) {
+	loc, err := store.ParseLocation(location)
+	if err != nil {
+		return nil, err
+	}
+	switch loc.Kind {
+	case "collector":
+		return nil, fmt.Errorf("--store %s: a collector only accepts points; diagnose reads the store file (once the collector stops) or VictoriaMetrics (vm+http://)", location)
+	case "duckdb":
+		if _, err := os.Stat(loc.Path); err != nil {
+			return nil, fmt.Errorf("no metric store at %s (run an agent with --store, or vscope store serve): %w", loc.Path, err)
+		}
+		return store.OpenDuckDB(ctx, loc.Path, store.Options{ReadOnly: true})
+	}
+	return store.Open(ctx, location, store.Options{ReadOnly: true})
+}
+
+// parseAt reads --at: empty is now; RFC 3339; "2006-01-02 15:04:05" in
+// UTC; unix milliseconds; or a duration before now ("5m", "-5m").
+func parseAt(s string, now time.Time) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return now, nil
+	}
+	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return time.UnixMilli(ms), nil
+	}
+	if d, err := time.ParseDuration(strings.TrimPrefix(s, "-")); err == nil {
+		return now.Add(-d), nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02 15:04:05", "2006-01-02T15:04:05", "2006-01-02 15:04"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, errors.New("want RFC 3339, \"2006-01-02 15:04:05\", unix ms, or a duration ago")
+}
+
+// writeFileWith writes a file through f, removing it if f fails.
+func writeFileWith(path string, f func(io.Writer) error) error {
+	file, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := f(file); err != nil {
+		file.Close()
+		os.Remove(path)
+		return err
+	}
+	return file.Close()
+}

@@ -1,0 +1,334 @@
+package diagnose
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/vscope/vscope/vscope/store"
+)
+
+// gap is a run of missing points of one series in the window that was
+// too long to interpolate.
+type gap struct {
+	from, to int // rows [from, to)
+}
+
+// prepared is the cleaned data: the window and baseline on the same
+// columns, finite everywhere.
+type prepared struct {
+	series []store.Series
+	W      *mat.Dense // window rows x series
+	B      *mat.Dense // baseline rows x series; nil without a baseline
+	times  []int64    // window row times (unix ms)
+	gaps   map[int][]gap
+	notes  []string
+	read   int // distinct series read
+	// stopped lists the series that reported in the baseline but not in
+	// the window; fresh those in the window but not in the baseline.
+	stopped, fresh []store.Series
+	constant       int
+}
+
+// prepare aligns the window and baseline on one set of series,
+// interpolates short gaps, and drops what cannot be scored: series absent
+// from the baseline (nothing to compare with), series absent from the
+// window, and series constant throughout. It never fails; what it drops
+// is said in notes.
+func prepare(in *Input, maxGap int) *prepared {
+	pr := &prepared{gaps: map[int][]gap{}}
+	w := in.Window
+	if w == nil {
+		w = &store.Matrix{}
+	}
+	pr.times = w.Times
+	nw, pw := len(w.Times), len(w.Series)
+	if len(w.Values) != nw*pw {
+		nw, pw = 0, 0
+		pr.times = nil
+	}
+
+	// Baseline: finite counts per series across the slices.
+	type bcol struct {
+		finite int
+	}
+	base := map[store.Series]*bcol{}
+	nb := 0
+	var slices []*store.Matrix
+	for _, m := range in.Baseline {
+		if m == nil || len(m.Values) != len(m.Times)*len(m.Series) || len(m.Times) == 0 {
+			continue
+		}
+		slices = append(slices, m)
+		nb += len(m.Times)
+		p := len(m.Series)
+		for j, s := range m.Series {
+			c := base[s]
+			if c == nil {
+				c = &bcol{}
+				base[s] = c
+			}
+			for i := range m.Times {
+				if v := m.Values[i*p+j]; !math.IsNaN(v) && !math.IsInf(v, 0) {
+					c.finite++
+				}
+			}
+		}
+	}
+
+	// Keep window series that have points in both.
+	keep := make([]int, 0, pw)
+	inWindow := make(map[store.Series]bool, pw)
+	for j, s := range w.Series {
+		inWindow[s] = true
+		finite := 0
+		for i := range nw {
+			v := w.Values[i*pw+j]
+			if math.IsInf(v, 0) {
+				w.Values[i*pw+j] = math.NaN()
+				continue
+			}
+			if !math.IsNaN(v) {
+				finite++
+			}
+		}
+		b := base[s]
+		switch {
+		case finite == 0 && b != nil && b.finite > 0:
+			pr.stopped = append(pr.stopped, s)
+		case finite == 0:
+			// never reported in either: nothing to say
+		case len(slices) > 0 && (b == nil || b.finite == 0):
+			pr.fresh = append(pr.fresh, s)
+		default:
+			keep = append(keep, j)
+		}
+	}
+	for s, b := range base {
+		if !inWindow[s] && b.finite > 0 {
+			pr.stopped = append(pr.stopped, s)
+		}
+	}
+	pr.read = len(inWindow)
+	for s := range base {
+		if !inWindow[s] {
+			pr.read++
+		}
+	}
+	sortSeries(pr.stopped)
+	if len(pr.stopped) > 0 {
+		pr.notes = append(pr.notes, fmt.Sprintf("%d series reported in the baseline but not in the window (not scored): %s",
+			len(pr.stopped), seriesList(pr.stopped, 5)))
+	}
+	if len(pr.fresh) > 0 {
+		pr.notes = append(pr.notes, fmt.Sprintf("%d series are absent from the baseline (new; not scored): %s",
+			len(pr.fresh), seriesList(pr.fresh, 5)))
+	}
+
+	p := len(keep)
+	pr.series = make([]store.Series, p)
+	for k, j := range keep {
+		pr.series[k] = w.Series[j]
+	}
+	if p == 0 || nw == 0 {
+		pr.W = nil
+		return pr
+	}
+	pr.W = compactColumns(w.Values, nw, pw, keep)
+
+	if len(slices) > 0 {
+		data := make([]float64, nb*p)
+		row := 0
+		col := make(map[store.Series]int, p)
+		for k, s := range pr.series {
+			col[s] = k
+		}
+		for _, m := range slices {
+			mp := len(m.Series)
+			dst := make([]int, mp) // slice column -> kept column or -1
+			for j, s := range m.Series {
+				if k, ok := col[s]; ok {
+					dst[j] = k
+				} else {
+					dst[j] = -1
+				}
+			}
+			for i := range m.Times {
+				out := data[(row+i)*p : (row+i+1)*p]
+				for k := range out {
+					out[k] = math.NaN()
+				}
+				src := m.Values[i*mp : (i+1)*mp]
+				for j, k := range dst {
+					if k >= 0 && !math.IsInf(src[j], 0) {
+						out[k] = src[j]
+					}
+				}
+			}
+			row += len(m.Times)
+		}
+		pr.B = mat.NewDense(nb, p, data)
+	}
+
+	// Interpolate, column by column.
+	var sparse int
+	wraw := pr.W.RawMatrix()
+	for k := range p {
+		if gs, _ := fillColumn(wraw.Data, nw, p, k, maxGap); len(gs) > 0 {
+			pr.gaps[k] = gs
+		}
+		if pr.B != nil {
+			braw := pr.B.RawMatrix()
+			_, finite := fillColumn(braw.Data, nb, p, k, maxGap)
+			if finite*2 < nb {
+				sparse++
+			}
+		}
+	}
+	if sparse > 0 {
+		pr.notes = append(pr.notes, fmt.Sprintf("%d series have points at fewer than half of the baseline's steps (gaps filled with the nearest value)", sparse))
+	}
+	if len(pr.gaps) > 0 {
+		pr.notes = append(pr.notes, fmt.Sprintf("%d series have gaps longer than %d steps in the window (held at the nearest value, not interpolated)", len(pr.gaps), maxGap))
+	}
+
+	// Drop series constant in both.
+	keep = keep[:0]
+	for k := range p {
+		if !constantColumn(wraw.Data, nw, p, k, pr.B) {
+			keep = append(keep, k)
+		}
+	}
+	if len(keep) < p {
+		pr.constant = p - len(keep)
+		pr.notes = append(pr.notes, fmt.Sprintf("%d series are constant in the baseline and the window (dropped)", pr.constant))
+		series := make([]store.Series, len(keep))
+		gaps := map[int][]gap{}
+		for nk, k := range keep {
+			series[nk] = pr.series[k]
+			if g, ok := pr.gaps[k]; ok {
+				gaps[nk] = g
+			}
+		}
+		pr.series, pr.gaps = series, gaps
+		if len(keep) == 0 {
+			pr.W, pr.B = nil, nil
+			return pr
+		}
+		pr.W = compactColumns(wraw.Data, nw, p, keep)
+		if pr.B != nil {
+			braw := pr.B.RawMatrix()
+			pr.B = compactColumns(braw.Data, nb, p, keep)
+		}
+	}
+	return pr
+}
+
+// compactColumns returns the n x len(keep) matrix of the columns keep
+// (increasing) of the n x p row-major data, reusing data's memory.
+func compactColumns(data []float64, n, p int, keep []int) *mat.Dense {
+	q := len(keep)
+	if q == p {
+		return mat.NewDense(n, p, data[:n*p])
+	}
+	for i := range n {
+		src := i * p
+		dst := i * q
+		for k, j := range keep {
+			// dst+k <= src+j: writes never pass the reads still to come.
+			data[dst+k] = data[src+j]
+		}
+	}
+	return mat.NewDense(n, q, data[:n*q])
+}
+
+// fillColumn fills the NaN cells of column j in place: interior runs of at
+// most maxGap linearly, longer runs and the ends with the nearest value
+// before (or after, at the start). It returns the runs longer than maxGap
+// and the count of finite cells. An all-NaN column is set to 0.
+func fillColumn(data []float64, n, p, j, maxGap int) (long []gap, finite int) {
+	last := -1
+	for i := 0; i <= n; i++ {
+		if i < n && math.IsNaN(data[i*p+j]) {
+			continue
+		}
+		if i < n {
+			finite++
+		}
+		// Cells (last, i) are missing.
+		if i-last > 1 {
+			a, b := last+1, i
+			if b-a > maxGap {
+				long = append(long, gap{a, b})
+			}
+			switch {
+			case last < 0 && i == n:
+				for r := a; r < b; r++ {
+					data[r*p+j] = 0
+				}
+			case last < 0:
+				v := data[i*p+j]
+				for r := a; r < b; r++ {
+					data[r*p+j] = v
+				}
+			case i == n || b-a > maxGap:
+				v := data[last*p+j]
+				for r := a; r < b; r++ {
+					data[r*p+j] = v
+				}
+			default:
+				v0, v1 := data[last*p+j], data[i*p+j]
+				for r := a; r < b; r++ {
+					f := float64(r-last) / float64(i-last)
+					data[r*p+j] = v0 + f*(v1-v0)
+				}
+			}
+		}
+		last = i
+	}
+	return long, finite
+}
+
+// constantColumn reports whether column k holds one value in the window
+// data and in B.
+func constantColumn(w []float64, n, p, k int, B *mat.Dense) bool {
+	if n == 0 {
+		return true
+	}
+	v := w[k]
+	for i := 1; i < n; i++ {
+		if w[i*p+k] != v {
+			return false
+		}
+	}
+	if B != nil {
+		raw := B.RawMatrix()
+		rows, _ := B.Dims()
+		for i := range rows {
+			if raw.Data[i*raw.Stride+k] != v {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func sortSeries(s []store.Series) {
+	sort.Slice(s, func(i, j int) bool { return s[i].String() < s[j].String() })
+}
+
+// seriesList names up to n series, then how many more.
+func seriesList(s []store.Series, n int) string {
+	var parts []string
+	for i, x := range s {
+		if i == n {
+			parts = append(parts, fmt.Sprintf("and %d more", len(s)-n))
+			break
+		}
+		parts = append(parts, x.String())
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,302 @@
+package diagnose
+
+import (
+	"bytes"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/vscope/vscope/vscope/store"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// matrix builds a store matrix of rows x len(series) at 1 s from start,
+// filled by f(row, col).
+func matrix(start time.Time, rows int, series []store.Series, f func(i, j int) float64) *store.Matrix {
+	m := &store.Matrix{From: start.UnixMilli(), Step: 1000, Series: series,
+		Times: make([]int64, rows), Values: make([]float64, rows*len(series))}
+	for i := range rows {
+		m.Times[i] = start.UnixMilli() + int64(i)*1000
+		for j := range series {
+			m.Values[i*len(series)+j] = f(i, j)
+		}
+	}
+	return m
+}
+
+func agentSeries(n int) []store.Series {
+	var s []store.Series
+	for i := range n {
+		s = append(s, store.Series{Host: "h1", Agent: "a1", Component: "k1", Kind: "sink", Metric: "m" + string(rune('a'+i%26)) + string(rune('a'+i/26))})
+	}
+	return s
+}
+
+// input is a window of wrows after a baseline of brows, both from f.
+func input(brows, wrows int, series []store.Series, f func(i, j int) float64) *Input {
+	start := simStart
+	in := &Input{BaselineFrom: start, BaselineTo: start.Add(time.Duration(brows) * time.Second)}
+	in.WindowFrom = in.BaselineTo
+	in.WindowTo = in.WindowFrom.Add(time.Duration(wrows) * time.Second)
+	if brows > 0 {
+		in.Baseline = []*store.Matrix{matrix(start, brows, series, f)}
+	}
+	in.Window = matrix(in.WindowFrom, wrows, series, func(i, j int) float64 { return f(brows+i, j) })
+	return in
+}
+
+func opts(brows, wrows int) Options {
+	return Options{Window: time.Duration(wrows) * time.Second, Baseline: time.Duration(max(brows, 1)) * time.Second}
+}
+
+func mustAnalyze(t *testing.T, in *Input, o Options) *Result {
+	t.Helper()
+	r, err := Analyze(in, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []func(*bytes.Buffer, *Result) error{
+		func(b *bytes.Buffer, r *Result) error { return WriteTable(b, r) },
+		func(b *bytes.Buffer, r *Result) error { return WriteJSON(b, r) },
+		func(b *bytes.Buffer, r *Result) error { return WriteHTML(b, r) },
+	} {
+		var b bytes.Buffer
+		if err := w(&b, r); err != nil {
+			t.Fatalf("report: %v", err)
+		}
+	}
+	return r
+}
+
+// TestOddInput: nothing panics, and each case says what it could do.
+func TestOddInput(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	noise := func(i, j int) float64 { return 10 + rng.NormFloat64() }
+	jump := func(at int) func(i, j int) float64 {
+		return func(i, j int) float64 {
+			v := 10 + rng.NormFloat64()
+			if j == 0 && i >= at {
+				v += 20
+			}
+			return v
+		}
+	}
+	f := func(name string, in *Input, o Options, status string, summary string) {
+		t.Helper()
+		r := mustAnalyze(t, in, o)
+		if r.Status != status {
+			t.Errorf("%s: status %q, want %q; summary %q", name, r.Status, status, r.Summary)
+		}
+		if summary != "" && !strings.Contains(strings.Join(r.Summary, " "), summary) {
+			t.Errorf("%s: summary %q lacks %q", name, r.Summary, summary)
+		}
+	}
+	f("nil window", &Input{}, Options{}, StatusNoData, "window is empty")
+	f("no series", input(100, 60, nil, noise), opts(100, 60), StatusNoData, "no series match")
+	f("empty window rows", input(100, 0, agentSeries(3), noise), opts(100, 1), StatusNoData, "window is empty")
+	f("all NaN", input(100, 60, agentSeries(3), func(i, j int) float64 { return math.NaN() }), opts(100, 60), StatusNoData, "")
+	f("all Inf", input(100, 60, agentSeries(3), func(i, j int) float64 { return math.Inf(1) }), opts(100, 60), StatusNoData, "")
+	f("constant", input(100, 60, agentSeries(3), func(i, j int) float64 { return 7 }), opts(100, 60), StatusNoData, "none has points")
+	f("one metric, quiet", input(300, 120, agentSeries(1), noise), opts(300, 120), StatusNoAnomaly, "No anomaly")
+	f("one metric, jump", input(300, 120, agentSeries(1), jump(360)), opts(300, 120), StatusAnomaly, "Likely cause")
+	f("two baseline rows", input(2, 120, agentSeries(4), jump(60)), opts(2, 120), StatusAnomaly, "Univariate guidance")
+	f("no baseline", input(0, 120, agentSeries(4), jump(100)), opts(0, 120), StatusAnomaly, "Univariate guidance")
+	f("baseline of 20", input(20, 120, agentSeries(4), jump(60)), opts(20, 120), StatusAnomaly, "fewer than the 30")
+	f("one window row", input(300, 1, agentSeries(4), noise), opts(300, 1), StatusNoAnomaly, "")
+	nan := func(i, j int) float64 {
+		if (i+j)%7 == 0 || (j == 1 && i > 200 && i < 260) {
+			return math.NaN()
+		}
+		return 10 + rng.NormFloat64()
+	}
+	f("NaNs and a long gap", input(300, 120, agentSeries(5), nan), opts(300, 120), StatusNoAnomaly, "")
+	// A series that stops reporting in the window.
+	stop := func(i, j int) float64 {
+		if j == 2 && i >= 350 {
+			return math.NaN()
+		}
+		return 10 + rng.NormFloat64()
+	}
+	f("stops", input(300, 120, agentSeries(4), stop), opts(300, 120), StatusNoAnomaly, "Stopped reporting during the window: h1/a1/k1")
+	// Series only in the window, only in the baseline.
+	in := input(300, 120, agentSeries(3), noise)
+	extra := append(agentSeries(3), store.Series{Host: "h9", Agent: "new", Component: "r1", Kind: "source", Metric: "x"})
+	in.Window = matrix(in.WindowFrom, 120, extra, noise)
+	r := mustAnalyze(t, in, opts(300, 120))
+	if !strings.Contains(strings.Join(r.Notes, " "), "absent from the baseline") || r.Window.Metrics != 3 {
+		t.Errorf("new series: notes %q, %d metrics scored", r.Notes, r.Window.Metrics)
+	}
+	in = input(300, 120, extra, noise)
+	in.Window = matrix(in.WindowFrom, 120, agentSeries(3), noise)
+	r = mustAnalyze(t, in, opts(300, 120))
+	if !strings.Contains(strings.Join(r.Summary, " "), "agent new on host h9 (1 series)") {
+		t.Errorf("vanished series: summary %q", r.Summary)
+	}
+}
+
+// TestConstantInBaseline: a metric that never moved in the baseline
+// (a fill of 0 %) and then moves is measured in its own unit, not against
+// the spread of unrelated metrics of other units.
+func TestConstantInBaseline(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	series := []store.Series{
+		{Host: "h", Agent: "a", Component: "c1", Kind: "channel", Metric: "ChannelFillPercentage"},
+		{Host: "h", Agent: "a", Component: "k1", Kind: "sink", Metric: "heap_bytes"},
+		{Host: "h", Agent: "a", Component: "r1", Kind: "source", Metric: "EventAcceptedRate"},
+	}
+	r := mustAnalyze(t, input(600, 300, series, func(i, j int) float64 {
+		switch j {
+		case 0:
+			if i >= 700 {
+				return 40
+			}
+			return 0
+		case 1:
+			return 1e9 + 1e7*rng.NormFloat64()
+		}
+		return 1000 + 30*rng.NormFloat64()
+	}), opts(600, 300))
+	top := r.Ranking[0]
+	if top.Metric != "ChannelFillPercentage" || !top.Flagged || math.Abs(top.Z-40) > 1e-6 {
+		t.Fatalf("rank 1 %s z %v flagged %v, want ChannelFillPercentage at z 40 (40 points / 1 point)", top.Metric, top.Z, top.Flagged)
+	}
+	if top.Onset == nil || !top.Onset.Equal(simStart.Add(700*time.Second)) {
+		t.Errorf("onset %v, want %v", top.Onset, simStart.Add(700*time.Second))
+	}
+	if top.Peak != 40 || top.Baseline != 0 {
+		t.Errorf("peak %v baseline %v, want raw units 40 and 0", top.Peak, top.Baseline)
+	}
+}
+
+func TestFillColumn(t *testing.T) {
+	nan := math.NaN()
+	f := func(in, want []float64, maxGap int, long []gap) {
+		t.Helper()
+		got := append([]float64(nil), in...)
+		gs, _ := fillColumn(got, len(got), 1, 0, maxGap)
+		if !reflect.DeepEqual(got, want) || !reflect.DeepEqual(gs, long) {
+			t.Errorf("fill %v: got %v gaps %v, want %v gaps %v", in, got, gs, want, long)
+		}
+	}
+	f([]float64{1, nan, 3}, []float64{1, 2, 3}, 2, nil)
+	f([]float64{nan, nan, 3, nan}, []float64{3, 3, 3, 3}, 2, nil)
+	f([]float64{1, nan, nan, nan, 5}, []float64{1, 1, 1, 1, 5}, 2, []gap{{1, 4}})
+	f([]float64{nan, nan}, []float64{0, 0}, 5, nil)
+	f([]float64{1, 2, nan, nan, nan}, []float64{1, 2, 2, 2, 2}, 2, []gap{{2, 5}})
+}
+
+func TestBaselineSlices(t *testing.T) {
+	f := func(total, want, slice int, exp [][2]int) {
+		t.Helper()
+		if got := baselineSlices(total, want, slice); !reflect.DeepEqual(got, exp) {
+			t.Errorf("baselineSlices(%d, %d, %d) = %v, want %v", total, want, slice, got, exp)
+		}
+	}
+	f(3600, -1, 60, [][2]int{{0, 3600}})
+	f(3600, 5000, 60, [][2]int{{0, 3600}})
+	f(3600, 180, 60, [][2]int{{0, 60}, {1770, 1830}, {3540, 3600}})
+	f(100, 90, 60, [][2]int{{0, 100}})
+	f(0, 10, 60, nil)
+	f(3600, 30, 60, [][2]int{{3570, 3600}})
+}
+
+func TestTopologyFromFlume(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "tiers.conf")
+	if err := os.WriteFile(conf, []byte(`
+t1.sources = r1
+t1.channels = c1
+t1.sinks = k1
+t1.sources.r1.type = netcat
+t1.sources.r1.channels = c1
+t1.sinks.k1.type = forward
+t1.sinks.k1.channel = c1
+t1.sinks.k1.group = g
+t1.sinks.k1.groups.g.members = 127.0.0.1:4545 127.0.0.1:4546
+t2.sources = r1
+t2.channels = c1
+t2.sinks = k1
+t2.sources.r1.type = seq
+t2.sources.r1.channels = c1
+t2.sinks.k1.type = avro
+t2.sinks.k1.channel = c1
+t2.sinks.k1.hostname = 127.0.0.1
+t2.sinks.k1.port = ${COLPORT}
+col.sources = r1
+col.channels = c1 c2
+col.sinks = k1 k2
+col.sources.r1.type = forward
+col.sources.r1.bind = 127.0.0.1
+col.sources.r1.port = 4545
+col.sources.r1.channels = c1 c2
+col.sinks.k1.channel = c1
+col.sinks.k2.channel = c2
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("COLPORT", "4545")
+	topo, err := TopologyFromFlume(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range topo.Edges {
+		got = append(got, e.From.String()+">"+e.To.String())
+	}
+	want := []string{"col/r1>col/c1", "col/r1>col/c2", "col/c1>col/k1", "col/c2>col/k2",
+		"t1/r1>t1/c1", "t1/c1>t1/k1", "t2/r1>t2/c1", "t2/c1>t2/k1", "t1/k1>col/r1", "t2/k1>col/r1"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("edges\n got %v\nwant %v", got, want)
+	}
+}
+
+func TestParseTopology(t *testing.T) {
+	f := func(in string, edges int, errPart string) {
+		t.Helper()
+		topo, err := ParseTopology([]byte(in))
+		switch {
+		case errPart != "":
+			if err == nil || !strings.Contains(err.Error(), errPart) {
+				t.Errorf("%s: error %v, want %q", in, err, errPart)
+			}
+		case err != nil:
+			t.Errorf("%s: %v", in, err)
+		case len(topo.Edges) != edges:
+			t.Errorf("%s: %d edges, want %d", in, len(topo.Edges), edges)
+		}
+	}
+	f(`{"edges": [{"from": "a/k1", "to": "h/b/r1"}]}`, 1, "")
+	f(`{"paths": [["a/r1", "a/c1", "a/k1"]]}`, 2, "")
+	f(`{"edges": [{"from": "k1", "to": "b/r1"}]}`, 0, "want agent/component")
+	f(`{"edgs": []}`, 0, "unknown field")
+	f(`[`, 0, "topology")
+}
+
+// TestTopologyMatters: without the cross-agent edges, a tier-1 channel that
+// fills later is not traced to the collector's sink through the flow; with
+// them it is.
+func TestUnknownTopology(t *testing.T) {
+	const faultAt = simBaseline + 200
+	r := runSim(t, func(s *sim, sec int) {
+		if sec == faultAt {
+			s.drainCap[2], s.sinkLat[2] = 300, 0.5
+		}
+	}, nil)
+	if !r.Topology.Assumed {
+		t.Errorf("topology not marked assumed: %+v", r.Topology)
+	}
+	if got := component(t, r, "col", "k1"); got.Role != RoleCause {
+		t.Errorf("col/k1 role %q (%s), want cause by onset alone", got.Role, got.Why)
+	}
+	if !strings.Contains(strings.Join(r.Summary, " "), "--topology") {
+		t.Errorf("summary does not ask for a topology: %q", r.Summary)
+	}
+}

@@ -1,0 +1,102 @@
+// Package diagnose is `vscope diagnose`: what is anomalous in a window of
+// the metric store, ranked, and why. It reads the window and a baseline
+// from a [store.Store], runs the analysis package over them, and explains
+// the result with the flow topology and the hosts.
+//
+// Files by concern:
+//
+//	diagnose.go  Options, Run (load + analyse), Load (the window and the
+//	             baseline, whole or in slices)
+//	clean.go     aligning the window and baseline on one set of series,
+//	             interpolation, what is dropped and why
+//	score.go     fitting and scoring (analysis.Fit/Diagnose, or robust
+//	             z-scores when the baseline is too short), unit-aware
+//	             scales, flagging and onsets
+//	topology.go  the flow graph from a JSON file or the agents' Flume files
+//	graph.go     components, flow edges, reachability, and which anomalous
+//	             component explains which
+//	explain.go   Analyze: roles, the ranking, components, hosts, sentences
+//	result.go    Result, the stable JSON shape every report is made from
+//	report.go    table, JSON and HTML output
+//
+// # Method
+//
+//  1. Data. The window (default the last 10 minutes) and the baseline
+//     (default the hour before it) are read at one step (1 s). A large
+//     baseline is read as evenly spread 1-minute slices, the last ending
+//     where the window begins, so that the points x series stay within a
+//     budget (Options.BaselineRows, BaselineCells). Series are aligned
+//     across the two; gaps of up to MaxGap steps are interpolated, longer
+//     ones hold the nearest value and are reported; series absent from the
+//     baseline (new) or from the window (stopped) cannot be scored and are
+//     named; series constant throughout are dropped.
+//  2. Model. analysis.Fit learns the PCA normal subspace and each metric's
+//     robust statistics from the baseline; analysis.Diagnose scores every
+//     point of the window (SPE, T², largest residual, each against its
+//     limit). With fewer than MinBaselineRows baseline points the model is
+//     not fitted: each metric is scored by its robust z-score against the
+//     baseline, or with almost no baseline against its own window (the
+//     result says so).
+//  3. Units. A metric that never moved in the baseline (a channel fill of
+//     0 %) is measured in its own unit (1 percentage point, 1 ms, 1 MiB,
+//     1 event/s, or 5 % of its level), not against the spread of unrelated
+//     metrics; a metric steadier than a meaningful floor (0.5 point, 0.1 ms,
+//     64 KiB) is measured against the floor.
+//  4. Points. A run of points over the limits (at least a quarter of the
+//     analysis Window within gaps of a quarter Window), or one point over
+//     the limits corrected for the window's length, is an episode; the
+//     window is anomalous when it has one. Isolated points over the 1 %
+//     limits are counted against what chance gives.
+//  5. Metrics. Each metric's score is the analysis' fused score at its
+//     strongest over the window (robust |z| + EWMA jump + residual, in
+//     units of its own normal variation). A metric is flagged when it left
+//     its normal range for a sustained time (half of some Window points
+//     past ZThreshold), or stopped reporting. Its onset is the start of the
+//     change that led to its peak: the split of log(1+|z|) into the two
+//     segments whose means differ most (a ramp rises like a step in the
+//     logarithm, and a large change is dated where it happened even after a
+//     small deviation). A change already present at the window's first
+//     point is early: a drift (memory growth) or an older change, set aside
+//     when other metrics change inside the window.
+//  6. Components. Metrics group into components (host, agent, component:
+//     r1, c1, k1) and host-level groups (a host's cpu, memory, disks; the
+//     agent process; its Go runtime). A component's onset is the earliest
+//     onset of its flagged metrics.
+//  7. Cause and symptom. Flow edges come from the topology (source ->
+//     channel -> sink, forward sink -> the collector's forward source) and,
+//     inside an agent without given edges, from the metric names (every
+//     source -> every channel -> every sink). Anomalous component U
+//     explains anomalous component V when they are connected (along the
+//     flow, either way; or one is a host-level group on the other's host)
+//     and U changed first (by more than OnsetTolerance points), or both
+//     changed within the tolerance and the way faults spread says U comes
+//     first: back-pressure (latency, channel fill, failures rising)
+//     travels upstream, so a downstream component explains an upstream one
+//     that shows back-pressure; rate changes travel downstream; a busy host
+//     (CPU, load, GC, disk) slows what runs on it, and a load surge makes
+//     its host busy. Host-level explanations need the two onsets within a
+//     Window of each other: contention acts at once, unlike back-pressure,
+//     which takes the time a channel needs to fill. A component that
+//     stopped reporting altogether is the extreme of slow. The causes are
+//     the anomalous components nothing explains; the components they
+//     explain, transitively, are symptoms (each traced to its cause);
+//     components that explain each other in a circle are resolved by the
+//     earliest onset. Without edges between agents, agents are taken as
+//     connected in an unknown direction and ordered by onset alone (the
+//     result says so).
+//  8. Ranking. The flagged metrics of the causes come first (within a
+//     component, latency, failures, fill and resource use before rates,
+//     because they explain them: a slow sink drains less, not the other way
+//     round), then those of the symptoms in the order they changed, then
+//     the rest by score.
+//  9. Vertical guidance. A cause on the host level with components of an
+//     agent on that host as symptoms is interference on the host; whether
+//     the agent process's own CPU rose says whether the agent itself or
+//     another process is busy. A cause in a component on a host whose own
+//     metrics are normal is in the component, not the machine. Every host
+//     moving together points at a shared cause.
+//
+// Nothing here panics on odd input: an empty window, a filter matching
+// nothing, NaN everywhere, one metric, a baseline of two points all give a
+// Result whose Summary says what could and could not be done.
+package diagnose

@@ -1,0 +1,826 @@
+package diagnose
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/vscope/vscope/vscope/store"
+)
+
+// Analyze diagnoses loaded data: it never touches a store, so tests and
+// other front ends can hand it matrices. It consumes in (the matrices are
+// cleaned in place).
+func Analyze(in *Input, o Options) (*Result, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	o = o.withDefaults()
+	t0 := time.Now()
+	r := &Result{TimingMS: map[string]float64{}, Ranking: []RankedMetric{}, Components: []ComponentResult{},
+		Hosts: []HostResult{}, AnomalousPoints: []AnomalousPoint{}, Episodes: []Episode{}, Notes: []string{}, Summary: []string{}}
+	r.Window = WindowInfo{From: in.WindowFrom.UTC(), To: in.WindowTo.UTC(), Step: o.Step.String(), Filter: filterString(o.Filter)}
+	r.Baseline = BaselineInfo{From: in.BaselineFrom.UTC(), To: in.BaselineTo.UTC(), Rows: int(o.Baseline / o.Step)}
+	r.Topology.Source = []string{}
+	if o.Topology != nil {
+		r.Topology.Source = append(r.Topology.Source, o.Topology.Source...)
+	}
+	r.Topology.Source = append(r.Topology.Source, "inferred")
+
+	pr := prepare(in, o.MaxGap)
+	r.Notes = append(r.Notes, pr.notes...)
+	r.Window.Series = pr.read
+	r.Window.Rows = len(pr.times)
+	r.Window.Metrics = len(pr.series)
+	for _, t := range pr.times {
+		r.Traces.Times = append(r.Traces.Times, time.UnixMilli(t).UTC())
+	}
+	r.TimingMS["clean"] = ms(time.Since(t0))
+	if pr.W == nil {
+		r.Status = StatusNoData
+		switch {
+		case r.Window.Rows == 0:
+			r.Summary = append(r.Summary, "No data: the window is empty.")
+		case pr.read == 0:
+			r.Summary = append(r.Summary, fmt.Sprintf("No data: no series match the filter between %s and %s.", tfmt(r.Window.From), tfmt(r.Window.To)))
+		default:
+			r.Summary = append(r.Summary, fmt.Sprintf("No data to score: of %d series read, none has points in both the window and the baseline and varies.", pr.read))
+		}
+		r.Summary = append(r.Summary, stoppedSummary(pr)...)
+		return r, nil
+	}
+
+	t1 := time.Now()
+	sc, err := score(pr, o)
+	if err != nil {
+		return nil, err
+	}
+	r.TimingMS["fit_score"] = ms(time.Since(t1))
+	r.Notes = append(r.Notes, sc.notes...)
+	info := sc.info
+	info.From, info.To, info.Rows = r.Baseline.From, r.Baseline.To, r.Baseline.Rows
+	r.Baseline = info
+	if r.Baseline.UsedRows < r.Baseline.Rows && r.Baseline.UsedRows > 0 && len(in.Baseline) > 1 {
+		r.Notes = append(r.Notes, fmt.Sprintf("baseline sampled: %d of its %d points, in %d slices spread over it (--baseline-rows)",
+			r.Baseline.UsedRows, r.Baseline.Rows, len(in.Baseline)))
+	}
+
+	t2 := time.Now()
+	cfg := withAnalysisDefaults(o.Analysis)
+	ep := episodes(sc, pr.times, cfg.Window)
+	r.Episodes = ep.list
+	for _, i := range ep.rows {
+		r.AnomalousPoints = append(r.AnomalousPoints, AnomalousPoint{
+			Time: time.UnixMilli(pr.times[i]).UTC(), Score: finite(sc.rowScore[i]), SPE: finite(sc.spe[i]),
+			T2: finite(sc.t2[i]), MaxResidual: finite(sc.maxr[i]),
+		})
+	}
+	r.Traces.RowScore = make(Floats, len(sc.rowScore))
+	copy(r.Traces.RowScore, sc.rowScore)
+
+	g := buildGraph(pr.series, sc, o.Topology, cfg.Window)
+	r.Topology.Edges, r.Topology.CrossAgent, r.Topology.Assumed = g.edges, g.crossAgent, g.assumed
+	assignRoles(g, o.OnsetTolerance)
+	e := &explainer{g: g, sc: sc, pr: pr, r: r, o: o}
+	e.whys()
+	e.ranking()
+	e.components()
+	e.hosts()
+	e.summary(ep)
+	r.TimingMS["explain"] = ms(time.Since(t2))
+	return r, nil
+}
+
+func filterString(f store.Filter) string {
+	var parts []string
+	for _, kv := range [][2]string{{"host", f.Host}, {"agent", f.Agent}, {"component", f.Component}, {"kind", f.Kind}, {"metric", f.Metric}} {
+		if kv[1] != "" {
+			parts = append(parts, kv[0]+"="+kv[1])
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+func tfmt(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") }
+
+// clock is a time in sentences: the time of day, with the date only when
+// it is not that of ref.
+func clock(t, ref time.Time) string {
+	t, ref = t.UTC(), ref.UTC()
+	if t.YearDay() != ref.YearDay() || t.Year() != ref.Year() {
+		return t.Format("2006-01-02 15:04:05Z")
+	}
+	return t.Format("15:04:05Z")
+}
+
+// episodeSet is the anomalous rows grouped into episodes.
+type episodeSet struct {
+	list     []Episode
+	rows     []int // rows in episodes
+	isolated int   // anomalous rows outside episodes
+	total    int   // anomalous rows
+}
+
+// episodes groups anomalous rows into runs (gaps of at most w/4 rows) and
+// keeps the runs with at least max(2, w/4) points or one point past the
+// limits corrected for the window's length: a point over a 1% limit
+// happens by chance once in a hundred rows, a run of them does not.
+func episodes(sc *scored, times []int64, w int) episodeSet {
+	var es episodeSet
+	gapTol := max(1, w/4)
+	minPts := max(2, (w+3)/4)
+	n := len(sc.anomalous)
+	for i := 0; i < n; {
+		if !sc.anomalous[i] {
+			i++
+			continue
+		}
+		es.total++
+		run := []int{i}
+		strict := sc.strict[i]
+		j := i + 1
+		for ; j < n; j++ {
+			if sc.anomalous[j] {
+				es.total++
+				run = append(run, j)
+				strict = strict || sc.strict[j]
+				continue
+			}
+			if j-run[len(run)-1] > gapTol {
+				break
+			}
+		}
+		i = j
+		if len(run) < minPts && !strict {
+			es.isolated += len(run)
+			continue
+		}
+		peak := run[0]
+		for _, x := range run {
+			if sc.rowScore[x] > sc.rowScore[peak] {
+				peak = x
+			}
+		}
+		es.list = append(es.list, Episode{
+			From: time.UnixMilli(times[run[0]]).UTC(), To: time.UnixMilli(times[run[len(run)-1]]).UTC(),
+			Points: len(run), Peak: time.UnixMilli(times[peak]).UTC(), Score: finite(sc.rowScore[peak]),
+		})
+		es.rows = append(es.rows, run...)
+	}
+	return es
+}
+
+// assignRoles labels every flagged node cause or symptom: a node that no
+// other flagged node explains is a cause; the nodes the causes explain,
+// transitively, are symptoms. Flagged nodes left over explain each other
+// in a circle; the earliest (then highest-scoring) of them is made a cause
+// until none is left.
+func assignRoles(g *graph, tol int) {
+	var flagged []int
+	for i, nd := range g.nodes {
+		nd.role = RoleUnrelated
+		if len(nd.flagged) > 0 {
+			flagged = append(flagged, i)
+		}
+	}
+	explained := map[int][]int{} // v -> explainers
+	explains := map[int][]int{}  // u -> explained
+	rels := map[[2]int]int{}
+	for _, u := range flagged {
+		for _, v := range flagged {
+			if u == v {
+				continue
+			}
+			if ok, rel := g.explains(u, v, tol); ok {
+				explained[v] = append(explained[v], u)
+				explains[u] = append(explains[u], v)
+				rels[[2]int{u, v}] = rel
+			}
+		}
+	}
+	earlier := func(a, b int) bool {
+		x, y := g.nodes[a], g.nodes[b]
+		if x.onset != y.onset {
+			return x.onset < y.onset
+		}
+		if x.score != y.score {
+			return x.score > y.score
+		}
+		return x.key.String() < y.key.String()
+	}
+	var causes []int
+	for _, v := range flagged {
+		if len(explained[v]) == 0 {
+			causes = append(causes, v)
+		}
+	}
+	assigned := map[int]bool{}
+	spread := func(roots []int) {
+		sort.Slice(roots, func(i, j int) bool { return earlier(roots[i], roots[j]) })
+		queue := append([]int(nil), roots...)
+		for _, c := range roots {
+			g.nodes[c].role, g.nodes[c].root = RoleCause, c
+			assigned[c] = true
+		}
+		for len(queue) > 0 {
+			u := queue[0]
+			queue = queue[1:]
+			next := explains[u]
+			sort.Slice(next, func(i, j int) bool { return earlier(next[i], next[j]) })
+			for _, v := range next {
+				if assigned[v] {
+					continue
+				}
+				assigned[v] = true
+				nd := g.nodes[v]
+				nd.role, nd.parent, nd.root, nd.relation = RoleSymptom, u, g.nodes[u].root, rels[[2]int{u, v}]
+				queue = append(queue, v)
+			}
+		}
+	}
+	spread(causes)
+	for {
+		var rest []int
+		for _, v := range flagged {
+			if !assigned[v] {
+				rest = append(rest, v)
+			}
+		}
+		if len(rest) == 0 {
+			break
+		}
+		sort.Slice(rest, func(i, j int) bool { return earlier(rest[i], rest[j]) })
+		spread(rest[:1])
+	}
+	for _, v := range flagged {
+		if nd := g.nodes[v]; nd.role == RoleSymptom && nd.root >= 0 {
+			g.nodes[nd.root].symptoms++
+		}
+	}
+}
+
+// causeBefore orders causes: the one that explains more symptoms first
+// (an isolated hiccup is less likely the answer than the change a whole
+// flow followed), then the earlier, then the stronger.
+func causeBefore(x, y *node) bool {
+	if x.symptoms != y.symptoms {
+		return x.symptoms > y.symptoms
+	}
+	if x.onset != y.onset {
+		return x.onset < y.onset
+	}
+	if x.score != y.score {
+		return x.score > y.score
+	}
+	return x.key.String() < y.key.String()
+}
+
+// explainer turns the graph into the result's sentences and lists.
+type explainer struct {
+	g  *graph
+	sc *scored
+	pr *prepared
+	r  *Result
+	o  Options
+}
+
+func (e *explainer) rowTime(i int) time.Time { return time.UnixMilli(e.pr.times[i]).UTC() }
+
+func (e *explainer) onsetPtr(i int) *time.Time {
+	if i < 0 || i >= len(e.pr.times) {
+		return nil
+	}
+	t := e.rowTime(i)
+	return &t
+}
+
+// rawAt is metric j's value at row i in its own units.
+func (e *explainer) rawAt(i, j int) float64 {
+	m := e.sc.metrics[j]
+	raw := e.pr.W.RawMatrix()
+	v := raw.Data[i*raw.Stride+j]
+	return m.baseline + (v-m.baseline)*m.factor
+}
+
+// describe is "metric 0.005 -> 0.52 (z +98)", or says that the metric
+// stopped reporting.
+func (e *explainer) describe(j int) string {
+	m := e.sc.metrics[j]
+	if m.missing && m.onset >= 0 {
+		if m.stopped {
+			return fmt.Sprintf("%s stopped reporting", e.pr.series[j].Metric)
+		}
+		return fmt.Sprintf("%s went missing", e.pr.series[j].Metric)
+	}
+	return fmt.Sprintf("%s %s -> %s (z %+.1f)", e.pr.series[j].Metric, num(m.baseline), num(e.rawAt(m.peakRow, j)), m.z)
+}
+
+func num(v float64) string {
+	switch {
+	case v == 0:
+		return "0"
+	case math.Abs(v) >= 1e6 || math.Abs(v) < 1e-3:
+		return fmt.Sprintf("%.3g", v)
+	}
+	return fmt.Sprintf("%.4g", v)
+}
+
+func (e *explainer) when(row int) string {
+	if row < 0 {
+		return "(no onset)"
+	}
+	return "from " + clock(e.rowTime(row), e.r.Window.To)
+}
+
+func (e *explainer) whys() {
+	g := e.g
+	for i, nd := range g.nodes {
+		switch nd.role {
+		case RoleUnrelated:
+			nd.why = "no metric left its normal range for a sustained time"
+			if len(nd.early) > 0 {
+				nd.why = fmt.Sprintf("%s already at the window's start: a drift (memory growth, a warming cache) or an older change, not ordered against the changes inside the window", e.describe(nd.early[0]))
+			}
+		case RoleCause:
+			nd.why = e.causeWhy(i)
+		case RoleSymptom:
+			nd.why = e.symptomWhy(i)
+		}
+	}
+}
+
+// connectedFlagged lists the other flagged nodes related to i.
+func (e *explainer) connectedFlagged(i int) (n int, onHost int) {
+	for j, nd := range e.g.nodes {
+		if j == i || len(nd.flagged) == 0 {
+			continue
+		}
+		rel := e.g.relation(i, j)
+		if rel != relNone {
+			n++
+		}
+		if nd.key.Host == e.g.nodes[i].key.Host && nd.level == levelFlow {
+			onHost++
+		}
+	}
+	return n, onHost
+}
+
+func (e *explainer) causeWhy(i int) string {
+	nd := e.g.nodes[i]
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s", e.describe(nd.top), e.when(nd.onset))
+	symptoms := 0
+	for _, x := range e.g.nodes {
+		if x.role == RoleSymptom && x.root == i {
+			symptoms++
+		}
+	}
+	related, onHost := e.connectedFlagged(i)
+	switch {
+	case nd.level != levelFlow && onHost > 0:
+		fmt.Fprintf(&b, "; it changed before the %d anomalous component(s) on host %s: interference on the host", onHost, nd.key.Host)
+	case related == 0:
+		b.WriteString("; nothing connected to it is anomalous")
+	default:
+		fmt.Fprintf(&b, "; the earliest change among the %d anomalous components connected to it", related+1)
+	}
+	if symptoms > 0 {
+		fmt.Fprintf(&b, "; %d symptom(s) follow from it", symptoms)
+	}
+	if nd.level == levelFlow && !e.hostLevelFlagged(nd.key.Host) {
+		fmt.Fprintf(&b, "; host %s's own metrics look normal, so the cause is in the component, not the machine", nd.key.Host)
+	}
+	return b.String()
+}
+
+func (e *explainer) hostLevelFlagged(host string) bool {
+	for _, x := range e.g.nodes {
+		if x.key.Host == host && x.level != levelFlow && len(x.flagged) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *explainer) symptomWhy(i int) string {
+	nd := e.g.nodes[i]
+	p := e.g.nodes[nd.parent]
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s, after ", e.describe(nd.top), e.when(nd.onset))
+	pw := fmt.Sprintf("%s (%s %s)", p.key.label(), e.pr.series[p.top].Metric, e.when(p.onset))
+	switch nd.relation {
+	case relDownstream:
+		fmt.Fprintf(&b, "downstream %s: back-pressure", pw)
+	case relUpstream:
+		fmt.Fprintf(&b, "upstream %s: the change came with the flow", pw)
+	case relLoop:
+		fmt.Fprintf(&b, "%s in the same flow loop", pw)
+	case relAssumed:
+		fmt.Fprintf(&b, "%s (agents taken as connected: no topology between agents was given)", pw)
+	case relHostOfFlow:
+		fmt.Fprintf(&b, "%s: interference on the host", pw)
+	case relFlowOnHost:
+		fmt.Fprintf(&b, "%s on the same host: its load", pw)
+	default:
+		fmt.Fprintf(&b, "%s on the same host", pw)
+	}
+	if nd.root >= 0 && nd.root != nd.parent {
+		fmt.Fprintf(&b, "; traced back to %s", e.g.nodes[nd.root].key.label())
+	}
+	return b.String()
+}
+
+// ranking orders the metrics: the flagged metrics of causes, then those of
+// symptoms, then everything else.
+func (e *explainer) ranking() {
+	p := len(e.pr.series)
+	nodeOf := make([]int, p)
+	counted := make([]bool, p) // flagged and counted in its node's role
+	for i, nd := range e.g.nodes {
+		for _, j := range nd.metrics {
+			nodeOf[j] = i
+		}
+		for _, j := range nd.flagged {
+			counted[j] = true
+		}
+	}
+	// Flagged metrics of causes come first, by precedence within their
+	// component's kind of change and then score; then the flagged metrics
+	// of symptoms in the order they changed; then the rest by score.
+	tier := func(j int) int {
+		switch {
+		case !counted[j]:
+			return 2
+		case e.g.nodes[nodeOf[j]].role == RoleCause:
+			return 0
+		case e.g.nodes[nodeOf[j]].role == RoleSymptom:
+			return 1
+		}
+		return 2
+	}
+	order := make([]int, p)
+	for j := range order {
+		order[j] = j
+	}
+	ms := e.sc.metrics
+	sort.SliceStable(order, func(a, b int) bool {
+		x, y := order[a], order[b]
+		tx, ty := tier(x), tier(y)
+		if tx != ty {
+			return tx < ty
+		}
+		switch tx {
+		case 0:
+			if nx, ny := e.g.nodes[nodeOf[x]], e.g.nodes[nodeOf[y]]; nx != ny {
+				return causeBefore(nx, ny)
+			}
+			if px, py := precedence(e.pr.series[x]), precedence(e.pr.series[y]); px != py {
+				return px < py
+			}
+		case 1:
+			if ms[x].onset != ms[y].onset {
+				return ms[x].onset < ms[y].onset
+			}
+		}
+		if ms[x].score != ms[y].score {
+			return ms[x].score > ms[y].score
+		}
+		return x < y
+	})
+	if len(order) > e.o.Top {
+		order = order[:e.o.Top]
+	}
+	for k, j := range order {
+		s := e.pr.series[j]
+		m := ms[j]
+		ev := m.evidence.String()
+		if ev == "-" {
+			ev = ""
+		} else {
+			ev += "; "
+		}
+		ev += fmt.Sprintf("%s -> %s (z %+.1f)", num(m.baseline), num(e.rawAt(m.peakRow, j)), m.z)
+		if gs := e.pr.gaps[j]; len(gs) > 0 {
+			ev += fmt.Sprintf("; missing %d steps from %s", gs[0].to-gs[0].from, clock(e.rowTime(gs[0].from), e.r.Window.To))
+		}
+		nd := e.g.nodes[nodeOf[j]]
+		e.r.Ranking = append(e.r.Ranking, RankedMetric{
+			Rank: k + 1, Metric: s.Metric, Component: s.Component, Agent: s.Agent, Host: s.Host, Kind: s.Kind,
+			Score: finite(m.score), Onset: e.onsetPtr(m.onset), Evidence: ev, Role: nd.role, Flagged: m.flagged,
+			Baseline: finite(m.baseline), Peak: finite(e.rawAt(m.peakRow, j)), Z: finite(m.z),
+		})
+		n, _ := e.pr.W.Dims()
+		vals := make(Floats, n)
+		for i := range n {
+			vals[i] = e.rawAt(i, j)
+		}
+		e.r.Traces.Metrics = append(e.r.Traces.Metrics, MetricTrace{Rank: k + 1, Baseline: finite(m.baseline), Values: vals})
+	}
+}
+
+func roleOrder(r string) int {
+	switch r {
+	case RoleCause:
+		return 0
+	case RoleSymptom:
+		return 1
+	}
+	return 2
+}
+
+func (e *explainer) components() {
+	nodes := append([]*node(nil), e.g.nodes...)
+	sort.SliceStable(nodes, func(a, b int) bool {
+		x, y := nodes[a], nodes[b]
+		if rx, ry := roleOrder(x.role), roleOrder(y.role); rx != ry {
+			return rx < ry
+		}
+		if x.role == RoleCause {
+			return causeBefore(x, y)
+		}
+		if x.role != RoleUnrelated && x.onset != y.onset {
+			return x.onset < y.onset
+		}
+		if x.score != y.score {
+			return x.score > y.score
+		}
+		return x.key.String() < y.key.String()
+	})
+	for _, nd := range nodes {
+		c := ComponentResult{
+			Component: nd.key.Component, Agent: nd.key.Agent, Host: nd.key.Host, Kind: nd.key.Kind,
+			Score: finite(nd.score), Onset: e.onsetPtr(nd.onset), Role: nd.role, Why: nd.why,
+			Flagged: len(nd.flagged), Top: e.pr.series[nd.top].Metric,
+		}
+		if nd.role == RoleSymptom && nd.root >= 0 {
+			c.CausedBy = e.g.nodes[nd.root].key.String()
+		}
+		e.r.Components = append(e.r.Components, c)
+	}
+}
+
+func (e *explainer) hosts() {
+	type agg struct {
+		h      HostResult
+		causes []string
+		sympt  int
+	}
+	byHost := map[string]*agg{}
+	var names []string
+	for _, nd := range e.g.nodes {
+		a := byHost[nd.key.Host]
+		if a == nil {
+			a = &agg{h: HostResult{Host: nd.key.Host, Role: RoleUnrelated, HostLevel: []string{}}}
+			byHost[nd.key.Host] = a
+			names = append(names, nd.key.Host)
+		}
+		a.h.Score = math.Max(a.h.Score, finite(nd.score))
+		if len(nd.flagged) > 0 {
+			a.h.Flagged++
+			if nd.level != levelFlow {
+				a.h.HostLevel = append(a.h.HostLevel, nd.key.Component)
+			}
+		}
+		switch nd.role {
+		case RoleCause:
+			a.causes = append(a.causes, nd.key.label())
+		case RoleSymptom:
+			a.sympt++
+		}
+	}
+	for _, name := range names {
+		a := byHost[name]
+		switch {
+		case len(a.causes) > 0:
+			a.h.Role = RoleCause
+			a.h.Why = "cause(s) on this host: " + strings.Join(a.causes, "; ")
+		case a.sympt > 0:
+			a.h.Role = RoleSymptom
+			a.h.Why = fmt.Sprintf("%d component(s) here show symptoms of a cause elsewhere", a.sympt)
+		default:
+			a.h.Why = "nothing on this host left its normal range"
+		}
+		if len(a.h.HostLevel) > 0 {
+			sort.Strings(a.h.HostLevel)
+			a.h.Why += "; host-level changes: " + strings.Join(a.h.HostLevel, ", ")
+		}
+	}
+	sort.SliceStable(names, func(i, j int) bool {
+		x, y := byHost[names[i]].h, byHost[names[j]].h
+		if rx, ry := roleOrder(x.Role), roleOrder(y.Role); rx != ry {
+			return rx < ry
+		}
+		if x.Score != y.Score {
+			return x.Score > y.Score
+		}
+		return x.Host < y.Host
+	})
+	for _, name := range names {
+		e.r.Hosts = append(e.r.Hosts, byHost[name].h)
+	}
+}
+
+func (e *explainer) summary(ep episodeSet) {
+	r := e.r
+	flaggedMetrics, flaggedNodes := 0, 0
+	for _, nd := range e.g.nodes {
+		if len(nd.flagged) > 0 {
+			flaggedNodes++
+			flaggedMetrics += len(nd.flagged)
+		}
+	}
+	alpha := withAnalysisDefaults(e.o.Analysis).Alpha
+	limits := "the SPE, T² and largest-residual limits"
+	if e.sc.mode == "univariate" {
+		limits = "the robust z-score limit"
+	}
+	if len(ep.list) > 0 {
+		r.Status = StatusAnomaly
+		first, last := ep.list[0], ep.list[len(ep.list)-1]
+		r.Summary = append(r.Summary, fmt.Sprintf("Anomaly: %d of %d points beyond %s, in %d episode(s) from %s to %s; %d metric(s) of %d component(s) left their normal range.",
+			len(ep.rows), len(e.pr.times), limits, len(ep.list), clock(first.From, r.Window.To), clock(last.To, r.Window.To), flaggedMetrics, flaggedNodes))
+	} else {
+		r.Status = StatusNoAnomaly
+		s := fmt.Sprintf("No anomaly: no episode of points beyond %s", limits)
+		if ep.isolated > 0 {
+			s += fmt.Sprintf(" (%d isolated point(s) over the %g%% per-point limits; about %.0f are expected by chance)", ep.isolated, 100*alpha, alpha*float64(len(e.pr.times)))
+		}
+		s += "."
+		if flaggedMetrics > 0 {
+			s += fmt.Sprintf(" Still, %d metric(s) of %d component(s) moved away from the baseline for a sustained time; see the ranking.", flaggedMetrics, flaggedNodes)
+		}
+		r.Summary = append(r.Summary, s)
+	}
+	var causes []*node
+	for _, nd := range e.g.nodes {
+		if nd.role == RoleCause {
+			causes = append(causes, nd)
+		}
+	}
+	sort.SliceStable(causes, func(i, j int) bool { return causeBefore(causes[i], causes[j]) })
+	if len(ep.list) > 0 && len(causes) == 0 {
+		r.Summary = append(r.Summary, "No single metric left its normal range for a sustained time: the points are anomalous jointly (a broken relation between metrics, or a short burst); the ranking lists the largest contributors.")
+	}
+	for k, c := range causes {
+		if k == 3 {
+			r.Summary = append(r.Summary, fmt.Sprintf("%d more independent change(s): see components.", len(causes)-3))
+			break
+		}
+		word := "Likely cause"
+		if k > 0 {
+			word = "Also independent"
+		}
+		r.Summary = append(r.Summary, fmt.Sprintf("%s: %s: %s %s.", word, c.key.label(), e.describe(c.top), e.when(c.onset)))
+	}
+	var symptoms []string
+	for _, nd := range e.g.nodes {
+		if nd.role == RoleSymptom {
+			symptoms = append(symptoms, nd.key.String())
+		}
+	}
+	if len(symptoms) > 0 {
+		sort.Strings(symptoms)
+		more := ""
+		if len(symptoms) > 6 {
+			more = fmt.Sprintf(" and %d more", len(symptoms)-6)
+			symptoms = symptoms[:6]
+		}
+		r.Summary = append(r.Summary, fmt.Sprintf("Symptoms (they changed after, and downstream or upstream of, a cause): %s%s.", strings.Join(symptoms, ", "), more))
+	}
+	early, allEarly := 0, true
+	for _, m := range e.sc.metrics {
+		if m.flagged && m.early {
+			early++
+		}
+		if m.flagged && !m.early {
+			allEarly = false
+		}
+	}
+	switch {
+	case early > 0 && !allEarly:
+		r.Summary = append(r.Summary, fmt.Sprintf("%d metric(s) differed from the baseline already at the window's start (drifts such as memory growth, or older changes): listed in the ranking, set aside as unrelated to the changes inside the window.", early))
+	case early > 0:
+		r.Summary = append(r.Summary, "Every change was already there at the window's start: the onsets are not in the window; widen --window (or move --at) to see where they begin.")
+	}
+	r.Summary = append(r.Summary, e.vertical(causes)...)
+	r.Summary = append(r.Summary, stoppedSummary(e.pr)...)
+	r.Summary = append(r.Summary, e.gapSummary()...)
+	if e.sc.mode == "univariate" {
+		r.Summary = append(r.Summary, "Univariate guidance only: "+strings.Join(e.sc.notes, "; ")+".")
+	}
+	if r.Topology.Assumed && len(causes) > 0 {
+		r.Summary = append(r.Summary, "No flow edges between agents are known (give --topology or --conf): agents were taken as connected and ordered by onset alone.")
+	}
+}
+
+// vertical gives the host-versus-process-versus-component guidance.
+func (e *explainer) vertical(causes []*node) []string {
+	var out []string
+	g := e.g
+	hostsFlagged := map[string]bool{}
+	allHosts := map[string]bool{}
+	for _, nd := range g.nodes {
+		allHosts[nd.key.Host] = true
+		if nd.level == levelHost && len(nd.flagged) > 0 {
+			hostsFlagged[nd.key.Host] = true
+		}
+	}
+	if len(allHosts) > 1 && len(hostsFlagged) == len(allHosts) {
+		out = append(out, "Every host's own metrics moved: look for a shared cause (network, storage, a common dependency, time of day) rather than one machine.")
+	}
+	for _, c := range causes {
+		if c.level != levelHost {
+			continue
+		}
+		var victims []string
+		for _, nd := range g.nodes {
+			if nd.role == RoleSymptom && nd.key.Host == c.key.Host && nd.level == levelFlow {
+				if !contains(victims, nd.key.Agent) {
+					victims = append(victims, nd.key.Agent)
+				}
+			}
+		}
+		if len(victims) == 0 {
+			continue
+		}
+		procBusy := false
+		for _, nd := range g.nodes {
+			if nd.key.Host == c.key.Host && nd.level == levelProcess && nd.sig.busyUp {
+				procBusy = true
+			}
+		}
+		s := fmt.Sprintf("Host %s: %s changed first and agent(s) %s on it followed", c.key.Host, e.pr.series[c.top].Metric, strings.Join(victims, ", "))
+		if procBusy {
+			s += "; the agent process's own CPU or memory rose too: the agent itself is doing more work (look at its load, GC, or a busy component)."
+		} else {
+			s += "; the agent process's own use did not rise: another process on the host is taking its resources (interference), not the flow."
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// stoppedSummary names the agents whose series stopped before the window.
+func stoppedSummary(pr *prepared) []string {
+	if len(pr.stopped) == 0 {
+		return nil
+	}
+	type ak struct{ host, agent string }
+	count := map[ak]int{}
+	var keys []ak
+	for _, s := range pr.stopped {
+		k := ak{s.Host, s.Agent}
+		if count[k] == 0 {
+			keys = append(keys, k)
+		}
+		count[k]++
+	}
+	var parts []string
+	for _, k := range keys {
+		name := "host " + k.host
+		if k.agent != "" {
+			name = "agent " + k.agent + " on host " + k.host
+		}
+		parts = append(parts, fmt.Sprintf("%s (%d series)", name, count[k]))
+	}
+	return []string{"Not reporting in the window (stopped, or filtered out): " + strings.Join(parts, "; ") + "."}
+}
+
+// gapSummary names the components that stopped reporting inside the window.
+func (e *explainer) gapSummary() []string {
+	n := len(e.pr.times)
+	first := map[int]int{} // node -> first row of a trailing gap
+	for j, gs := range e.pr.gaps {
+		last := gs[len(gs)-1]
+		if last.to != n {
+			continue
+		}
+		s := e.pr.series[j]
+		i := e.g.byKey[compKey{s.Host, s.Agent, s.Component, s.Kind}]
+		if f, ok := first[i]; !ok || last.from < f {
+			first[i] = last.from
+		}
+	}
+	if len(first) == 0 {
+		return nil
+	}
+	idx := make([]int, 0, len(first))
+	for i := range first {
+		idx = append(idx, i)
+	}
+	sort.Slice(idx, func(a, b int) bool {
+		return first[idx[a]] < first[idx[b]] || (first[idx[a]] == first[idx[b]] && idx[a] < idx[b])
+	})
+	var parts []string
+	for k, i := range idx {
+		if k == 5 {
+			parts = append(parts, fmt.Sprintf("and %d more", len(idx)-5))
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%s at %s", e.g.nodes[i].key.String(), clock(e.rowTime(first[i]), e.r.Window.To)))
+	}
+	return []string{"Stopped reporting during the window: " + strings.Join(parts, ", ") + " (a stopped agent, or a lost connection to the store)."}
+}

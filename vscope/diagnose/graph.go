@@ -1,0 +1,467 @@
+package diagnose
+
+import (
+	"math"
+	"sort"
+	"strings"
+
+	"github.com/vscope/vscope/vscope/store"
+)
+
+// Levels of a node, for vertical guidance.
+const (
+	levelFlow    = iota // a source, channel or sink of an agent
+	levelHost           // a host-wide group: cpu, memory, a disk, a NIC
+	levelProcess        // the agent process and its Go runtime
+)
+
+// compKey names a component (or host-level group) in the data.
+type compKey struct {
+	Host, Agent, Component, Kind string
+}
+
+func (k compKey) String() string {
+	if k.Agent == "" {
+		return k.Host + "/" + k.Component
+	}
+	return k.Host + "/" + k.Agent + "/" + k.Component
+}
+
+// label is how a node is named in sentences: "sink k1 of agent col on
+// host h3", "host h2's cpu".
+func (k compKey) label() string {
+	switch {
+	case k.Agent != "":
+		return k.Kind + " " + k.Component + " of agent " + k.Agent + " on host " + k.Host
+	case k.Kind == "process" || k.Kind == "runtime":
+		return "the agent process (" + k.Component + ") on host " + k.Host
+	}
+	return "host " + k.Host + "'s " + k.Component
+}
+
+// signature summarises the direction of a node's flagged metrics.
+type signature struct {
+	backpressure bool // latency, fill or failures up
+	loadUp       bool // rates up, no back-pressure
+	rateUp       bool // some rate up
+	rateDown     bool // some rate down
+	busyUp       bool // CPU, load or memory use up
+}
+
+// node is one component of the data with what the scoring found.
+type node struct {
+	key     compKey
+	level   int
+	metrics []int // columns
+	flagged []int // flagged columns, by score
+	early   []int // flagged columns set aside: off since the window's start
+	score   float64
+	top     int // highest-scoring column (flagged first)
+	onset   int // earliest onset row of a flagged metric; -1
+	sig     signature
+	stopped bool // every metric stopped reporting
+
+	out, in []int // flow edges
+
+	role     string
+	why      string
+	parent   int // the explainer a symptom was reached from; -1
+	root     int // the cause a symptom traces back to; -1
+	relation int // relation of parent to this node
+	symptoms int // symptoms traced back to this cause
+}
+
+// graph is the nodes of the data and the flow edges between them.
+type graph struct {
+	nodes      []*node
+	byKey      map[compKey]int
+	assumed    bool
+	edges      int
+	crossAgent int
+	reach      map[int][]bool // downstream reachability, computed lazily
+	window     int            // the analysis' Window, in points
+}
+
+func levelOf(s store.Series) int {
+	switch {
+	case s.Agent == "" && (s.Kind == "process" || s.Kind == "runtime"):
+		return levelProcess
+	case s.Agent == "":
+		return levelHost
+	case s.Kind == "process" || s.Kind == "runtime":
+		return levelProcess
+	}
+	return levelFlow
+}
+
+// metric kinds, by name.
+const (
+	mkOther = iota
+	mkLatency
+	mkFill
+	mkFailure
+	mkRate
+	mkBusy // CPU use, load, memory use
+	mkIdle // CPU idle, free memory
+)
+
+func metricKind(s store.Series) int {
+	m := strings.ToLower(s.Metric)
+	switch {
+	case strings.Contains(m, "duration") || strings.Contains(m, "latency"):
+		return mkLatency
+	case strings.Contains(m, "channelfill") || m == "channelsize":
+		return mkFill
+	case strings.Contains(m, "fail") || strings.Contains(m, "rollback") || strings.Contains(m, "error"):
+		return mkFailure
+	case strings.Contains(m, "idle") || strings.Contains(m, "free") || strings.Contains(m, "available"):
+		return mkIdle
+	case strings.HasPrefix(m, "cpu_") || (s.Kind == "host" && strings.HasSuffix(m, "_percent")) ||
+		strings.HasPrefix(m, "load") || strings.Contains(m, "used") || strings.Contains(m, "gc_"):
+		return mkBusy
+	case strings.HasSuffix(m, "rate") || strings.HasSuffix(m, "_per_second"):
+		return mkRate
+	}
+	return mkOther
+}
+
+// precedence orders the flagged metrics of one component: how it is doing
+// (latency, failures, fill, resource use) before how much moves through it
+// (rates), because within a component the first explain the second
+// (throughput = work in flight / latency): a slow sink drains less, not
+// the other way round.
+func precedence(s store.Series) int {
+	switch metricKind(s) {
+	case mkLatency, mkFailure, mkFill, mkBusy:
+		return 0
+	case mkIdle: // the mirror of a busy metric: named second
+		return 1
+	case mkRate:
+		return 2
+	}
+	return 3
+}
+
+// buildGraph groups the columns into nodes and joins them with the flow
+// edges of the topology and those inferred inside agents.
+func buildGraph(series []store.Series, sc *scored, topo *Topology, window int) *graph {
+	g := &graph{byKey: map[compKey]int{}, reach: map[int][]bool{}, window: window}
+	for j, s := range series {
+		k := compKey{s.Host, s.Agent, s.Component, s.Kind}
+		i, ok := g.byKey[k]
+		if !ok {
+			i = len(g.nodes)
+			g.byKey[k] = i
+			g.nodes = append(g.nodes, &node{key: k, level: levelOf(s), onset: -1, top: j, parent: -1, root: -1})
+		}
+		g.nodes[i].metrics = append(g.nodes[i].metrics, j)
+	}
+	for _, nd := range g.nodes {
+		nd.summarise(series, sc)
+	}
+
+	// Flow edges: given ones, then inferred inside agents without any.
+	type agentKey struct{ host, agent string }
+	given := map[agentKey]bool{}
+	seen := map[[2]int]bool{}
+	addEdge := func(a, b int) {
+		if a == b || seen[[2]int{a, b}] {
+			return
+		}
+		seen[[2]int{a, b}] = true
+		g.nodes[a].out = append(g.nodes[a].out, b)
+		g.nodes[b].in = append(g.nodes[b].in, a)
+		g.edges++
+		if g.nodes[a].key.Agent != g.nodes[b].key.Agent || g.nodes[a].key.Host != g.nodes[b].key.Host {
+			g.crossAgent++
+		}
+	}
+	flowByName := map[[2]string][]int{} // agent, component -> flow nodes
+	agents := map[agentKey][]int{}
+	for i, nd := range g.nodes {
+		if nd.level == levelFlow {
+			flowByName[[2]string{nd.key.Agent, nd.key.Component}] = append(flowByName[[2]string{nd.key.Agent, nd.key.Component}], i)
+			ak := agentKey{nd.key.Host, nd.key.Agent}
+			agents[ak] = append(agents[ak], i)
+		}
+	}
+	match := func(e Endpoint) []int {
+		var out []int
+		for _, i := range flowByName[[2]string{e.Agent, e.Component}] {
+			if e.Host == "" || e.Host == g.nodes[i].key.Host {
+				out = append(out, i)
+			}
+		}
+		return out
+	}
+	if topo != nil {
+		for _, e := range topo.Edges {
+			for _, a := range match(e.From) {
+				for _, b := range match(e.To) {
+					ka, kb := g.nodes[a].key, g.nodes[b].key
+					if ka.Agent == kb.Agent && ka.Host == kb.Host {
+						given[agentKey{ka.Host, ka.Agent}] = true
+					}
+					addEdge(a, b)
+				}
+			}
+		}
+	}
+	aks := make([]agentKey, 0, len(agents))
+	for ak := range agents {
+		aks = append(aks, ak)
+	}
+	sort.Slice(aks, func(i, j int) bool {
+		return aks[i].host+"\x00"+aks[i].agent < aks[j].host+"\x00"+aks[j].agent
+	})
+	for _, ak := range aks {
+		if given[ak] {
+			continue
+		}
+		var src, ch, snk []int
+		for _, i := range agents[ak] {
+			switch g.nodes[i].key.Kind {
+			case "source":
+				src = append(src, i)
+			case "channel":
+				ch = append(ch, i)
+			case "sink":
+				snk = append(snk, i)
+			}
+		}
+		for _, a := range src {
+			for _, b := range ch {
+				addEdge(a, b)
+			}
+		}
+		for _, a := range ch {
+			for _, b := range snk {
+				addEdge(a, b)
+			}
+		}
+	}
+	g.assumed = g.crossAgent == 0 && len(agents) > 1
+	return g
+}
+
+// summarise fills score, top, onset and the signature from the metrics.
+func (nd *node) summarise(series []store.Series, sc *scored) {
+	ms := sc.metrics
+	for _, j := range nd.metrics {
+		switch {
+		case !ms[j].flagged:
+		case ms[j].early && sc.inWindow:
+			// Already off at the window's start while other metrics
+			// change inside it: a drift or an older change, which the
+			// onsets inside the window cannot be ordered against.
+			nd.early = append(nd.early, j)
+		default:
+			nd.flagged = append(nd.flagged, j)
+		}
+	}
+	byScore := func(cols []int) {
+		sort.SliceStable(cols, func(a, b int) bool {
+			if ca, cb := precedence(series[cols[a]]), precedence(series[cols[b]]); ca != cb {
+				return ca < cb
+			}
+			if ms[cols[a]].score != ms[cols[b]].score {
+				return ms[cols[a]].score > ms[cols[b]].score
+			}
+			return cols[a] < cols[b]
+		})
+	}
+	byScore(nd.flagged)
+	nd.score = 0
+	for _, j := range nd.metrics {
+		nd.score = math.Max(nd.score, ms[j].score)
+	}
+	if len(nd.flagged) > 0 {
+		nd.top = nd.flagged[0]
+	} else {
+		best := nd.metrics[0]
+		for _, j := range nd.metrics {
+			if ms[j].score > ms[best].score {
+				best = j
+			}
+		}
+		nd.top = best
+	}
+	stopped := 0
+	for _, j := range nd.metrics {
+		if ms[j].stopped {
+			stopped++
+		}
+	}
+	// A component all of whose metrics stopped reporting is the extreme
+	// of slow: what feeds it backs up.
+	if stopped == len(nd.metrics) {
+		nd.stopped = true
+		nd.sig.backpressure = true
+	}
+	for _, j := range nd.flagged {
+		if nd.onset < 0 || (ms[j].onset >= 0 && ms[j].onset < nd.onset) {
+			nd.onset = ms[j].onset
+		}
+		if ms[j].missing && metricKind(series[j]) == mkLatency {
+			nd.sig.backpressure = true // no batch completed
+		}
+		up := ms[j].z > 0
+		switch metricKind(series[j]) {
+		case mkLatency, mkFill, mkFailure:
+			if up {
+				nd.sig.backpressure = true
+			}
+		case mkRate:
+			if up {
+				nd.sig.loadUp, nd.sig.rateUp = true, true
+			} else {
+				nd.sig.rateDown = true
+			}
+		case mkBusy:
+			if up {
+				nd.sig.busyUp = true
+			}
+		case mkIdle:
+			if !up {
+				nd.sig.busyUp = true
+			}
+		}
+	}
+	if nd.sig.backpressure {
+		nd.sig.loadUp = false
+	}
+}
+
+// downstream returns the flow nodes reachable from i.
+func (g *graph) downstream(i int) []bool {
+	if r, ok := g.reach[i]; ok {
+		return r
+	}
+	r := make([]bool, len(g.nodes))
+	stack := []int{i}
+	for len(stack) > 0 {
+		x := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		for _, y := range g.nodes[x].out {
+			if !r[y] {
+				r[y] = true
+				stack = append(stack, y)
+			}
+		}
+	}
+	g.reach[i] = r
+	return r
+}
+
+// Relations of a node u to a node v.
+const (
+	relNone       = iota
+	relDownstream // u is downstream of v in the flow
+	relUpstream   // u is upstream of v
+	relLoop       // both: a loop in the flow
+	relAssumed    // different agents, no topology between agents
+	relHostOfFlow // u is a host-level or process node on v's host
+	relFlowOnHost // u is a flow component on host-level node v's host
+	relSameHost   // two host-level or process nodes of one host
+)
+
+func (g *graph) relation(u, v int) int {
+	a, b := g.nodes[u], g.nodes[v]
+	switch {
+	case a.level == levelFlow && b.level == levelFlow:
+		d := g.downstream(v)[u]
+		up := g.downstream(u)[v]
+		switch {
+		case d && up:
+			return relLoop
+		case d:
+			return relDownstream
+		case up:
+			return relUpstream
+		case g.assumed && (a.key.Agent != b.key.Agent || a.key.Host != b.key.Host):
+			return relAssumed
+		}
+		return relNone
+	case a.key.Host != b.key.Host:
+		return relNone
+	case a.level != levelFlow && b.level == levelFlow:
+		if a.key.Agent != "" && a.key.Agent != b.key.Agent {
+			return relNone
+		}
+		return relHostOfFlow
+	case a.level == levelFlow && b.level != levelFlow:
+		if b.key.Agent != "" && b.key.Agent != a.key.Agent {
+			return relNone
+		}
+		return relFlowOnHost
+	}
+	return relSameHost
+}
+
+// explains reports whether anomalous node u explains anomalous node v:
+// they are connected, and u changed first, or both changed within tol
+// rows and the way faults spread says u comes first: back-pressure
+// (latency, fill, failures up) travels upstream, rate changes travel
+// downstream, a busy host slows what runs on it, a load surge of a
+// component makes its host busy.
+func (g *graph) explains(u, v, tol int) (bool, int) {
+	rel := g.relation(u, v)
+	if rel == relNone {
+		return false, rel
+	}
+	a, b := g.nodes[u], g.nodes[v]
+	du, dv := a.onset, b.onset
+	if du < 0 || dv < 0 {
+		return false, rel
+	}
+	// A host or process slows what runs on it only by contention: its
+	// CPU, load, GC or disk busier. (A process's memory growing, a NIC's
+	// rate moving, do not slow a component by themselves.)
+	if rel == relHostOfFlow && !a.sig.busyUp {
+		return false, rel
+	}
+	// Contention acts at once, unlike back-pressure, which takes the time
+	// a channel needs to fill: a host explains a component (or a
+	// component's load its host) only when they changed within Window
+	// points of each other; an earlier, unrelated burst on a shared
+	// machine does not.
+	if (rel == relHostOfFlow || rel == relFlowOnHost) && dv-du > max(tol, g.window) {
+		return false, rel
+	}
+	// Along the flow, only what travels explains: back-pressure (latency,
+	// fill, failures up, or throughput down) travels upstream from a
+	// component that is slow, stopped or drains less; rate changes travel
+	// downstream. A latency hiccup upstream explains nothing downstream.
+	switch rel {
+	case relDownstream:
+		if !(a.sig.backpressure || a.sig.rateDown || a.stopped) || !(b.sig.backpressure || b.sig.rateDown) {
+			return false, rel
+		}
+	case relUpstream:
+		if !(a.sig.rateUp || a.sig.rateDown) {
+			return false, rel
+		}
+	}
+	if du+tol < dv {
+		return true, rel
+	}
+	if du > dv+tol {
+		return false, rel
+	}
+	switch rel {
+	case relDownstream:
+		return b.sig.backpressure, rel
+	case relUpstream:
+		return !b.sig.backpressure, rel
+	case relHostOfFlow:
+		return !b.sig.loadUp, rel
+	case relFlowOnHost:
+		// A load surge makes its host busy; and a host or process change
+		// that is not contention (I/O or memory moving with the flow) is
+		// the flow's doing.
+		return a.sig.loadUp || !b.sig.busyUp, rel
+	case relSameHost:
+		return a.level == levelProcess && b.level == levelHost && a.sig.busyUp, rel
+	}
+	return false, rel
+}
