@@ -214,6 +214,16 @@ func (c *compiler) hosts() {
 	if len(t.Hosts) == 0 {
 		c.errf("hosts", "no hosts")
 	}
+	// A host that names no site is in its rack's site, if another host of
+	// the rack names one.
+	rackSite := map[string]string{}
+	for _, h := range t.Hosts {
+		if h.Site != "" {
+			if _, ok := rackSite[orDefault(h.Rack)]; !ok {
+				rackSite[orDefault(h.Rack)] = h.Site
+			}
+		}
+	}
 	for i, h := range t.Hosts {
 		path := fmt.Sprintf("hosts[%d]", i)
 		if h.Name == "" {
@@ -227,7 +237,10 @@ func (c *compiler) hosts() {
 				c.errf(path+".name", "duplicate host %q", h.Name)
 			}
 		}
-		rack, site := orDefault(h.Rack), orDefault(h.Site)
+		rack, site := orDefault(h.Rack), h.Site
+		if site == "" {
+			site = orDefault(rackSite[rack])
+		}
 		si, ok := siteIdx[site]
 		if !ok {
 			si = int32(len(in.Sites))
@@ -564,8 +577,8 @@ func (c *compiler) existing() {
 	t, in := c.t, c.in
 	in.ExistingLeaf = make([]bool, len(in.Hosts))
 	childOf := map[int32]string{}
-	treeIdx := map[string]int32{}
-	for i, f := range in.FlowTrees {
+	treeIdx := map[string]int32{} // FlowTrees[i] is Flows[i] for every flow
+	for i, f := range in.Flows {
 		treeIdx[f.Name] = int32(i)
 	}
 	for i, e := range t.Existing {

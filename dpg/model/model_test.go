@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -213,5 +214,44 @@ func TestSynth(t *testing.T) {
 	}
 	if in2.TotalLoad() != in.TotalLoad() {
 		t.Errorf("round trip load %+v vs %+v", in2.TotalLoad(), in.TotalLoad())
+	}
+}
+
+// TestDocExample parses the example of dpg/doc.go, comments removed.
+func TestDocExample(t *testing.T) {
+	b, err := os.ReadFile("../doc.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var js []string
+	in := false
+	for _, line := range strings.Split(string(b), "\n") {
+		l, ok := strings.CutPrefix(line, "//\t")
+		switch {
+		case ok && l == "{":
+			in = true
+		case !ok:
+			in = false
+		}
+		if in {
+			if i := strings.Index(l, "  //"); i >= 0 {
+				l = l[:i]
+			}
+			js = append(js, l)
+		}
+		if ok && l == "}" && in {
+			break
+		}
+	}
+	topo, err := model.Parse([]byte(strings.Join(js, "\n")))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, strings.Join(js, "\n"))
+	}
+	inst, err := model.Compile(topo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(inst.Hosts) != 4 || len(inst.Flows) != 1 || len(inst.ExistingAggs) != 1 || len(inst.Links) != 4+3+1 {
+		t.Errorf("doc example: %d hosts, %d flows, %d aggregators, %d links", len(inst.Hosts), len(inst.Flows), len(inst.ExistingAggs), len(inst.Links))
 	}
 }

@@ -60,7 +60,9 @@ type Metrics struct {
 // Host is a machine running agents.
 type Host struct {
 	Name string `json:"name"`
-	// Rack and Site place the host in the network; empty means "default".
+	// Rack and Site place the host in the network. An empty rack is
+	// "default"; an empty site is the rack's (as another host of the rack
+	// names it), else "default".
 	Rack string `json:"rack,omitempty"`
 	Site string `json:"site,omitempty"`
 	// Capacity overrides Defaults.Capacity field by field.

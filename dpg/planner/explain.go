@@ -39,8 +39,23 @@ func explain(res *Result) []string {
 			why = append(why, fmt.Sprintf("With k=%d at least the %d watched hosts the tree is flat: every leaf detects and summarises locally and sends straight to the root.",
 				c.Option.FanOut, len(res.Model.Units(cost.Hierarchical))))
 		}
-		if len(feasible) > 1 {
-			why = append(why, compare(c, &res.Outcomes[feasible[1]], "the runner-up"))
+		// Options that cost the same (the same tree under another fan-out)
+		// are named; the comparison is with the next cheaper one.
+		var ties []string
+		for _, i := range feasible {
+			o := &res.Outcomes[i]
+			if i == res.Chosen {
+				continue
+			}
+			if o.Eval.Total <= b.Total*(1+1e-9) {
+				ties = append(ties, o.Option.String())
+				continue
+			}
+			why = append(why, compare(c, o, "the runner-up"))
+			break
+		}
+		if len(ties) > 0 {
+			why = append(why, fmt.Sprintf("%s cost the same (the same tree); the first listed is kept.", strings.Join(ties, ", ")))
 		}
 		for i := range res.Outcomes {
 			o := &res.Outcomes[i]

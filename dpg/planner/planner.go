@@ -24,6 +24,7 @@
 package planner
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -617,6 +618,7 @@ func (h *heur) buildFlow(t *treeSpec, pb *problem) *tree {
 	type cand struct {
 		host int32
 		est  float64
+		fits bool
 	}
 	a := &h.acc
 	a.reset()
@@ -626,18 +628,24 @@ func (h *heur) buildFlow(t *treeSpec, pb *problem) *tree {
 	var cands []cand
 	for _, r := range t.parents {
 		p := h.c.flowParent(r)
-		cands = append(cands, cand{r, a.to(r) + p.costPerByte*in + h.c.flowRootFixed(t.flow, r, in)})
+		cands = append(cands, cand{r, a.to(r) + p.costPerByte*in + h.c.flowRootFixed(t.flow, r, in), false})
 	}
 	a.reset()
-	sort.SliceStable(cands, func(i, j int) bool { return cands[i].est < cands[j].est })
-	// Hosts where the flow root fits first.
-	fits := func(r int32) bool {
-		h.c.applyFlowRoot(h.loads, r, in, 1)
-		ok := h.loads.PathOK(r, h.c.m.In.Root)
-		h.c.applyFlowRoot(h.loads, r, in, -1)
-		return ok
+	// Hosts where the flow root fits first, then the cheapest.
+	for i := range cands {
+		h.c.applyFlowRoot(h.loads, cands[i].host, in, 1)
+		cands[i].fits = h.loads.PathOK(cands[i].host, h.c.m.In.Root)
+		h.c.applyFlowRoot(h.loads, cands[i].host, in, -1)
 	}
-	sort.SliceStable(cands, func(i, j int) bool { return fits(cands[i].host) && !fits(cands[j].host) })
+	slices.SortStableFunc(cands, func(x, y cand) int {
+		if x.fits != y.fits {
+			if x.fits {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(x.est, y.est)
+	})
 	// Every host of a small flow is tried as its root; the three hosts
 	// cheapest to reach of a larger one.
 	try := min(3, len(cands))

@@ -278,6 +278,9 @@ func monitoringBytes(t testing.TB, n int) (every, dpgOut, dpgRoot float64, chose
 // ships at least 10x fewer bytes than shipping every sample to one store
 // (the cost model's figures).
 func TestMonitoringBytes1000Hosts(t *testing.T) {
+	if raceEnabled {
+		t.Skip("slow under the race detector; TestPlanExamples covers the concurrency")
+	}
 	every, out, root, chosen := monitoringBytes(t, 1000)
 	t.Logf("1,000 hosts: every sample to one store %s; %s: %s leave the hosts (%.1fx less), %s reach the root (%.0fx less)",
 		model.FormatRate(every), chosen, model.FormatRate(out), every/out, model.FormatRate(root), every/root)

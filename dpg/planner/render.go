@@ -23,7 +23,7 @@ func (r *Result) WriteTable(w io.Writer) error {
 	fmt.Fprintf(w, "%s: %d hosts, %d components, %d flows, root %s; weights %s\n\n",
 		orName(in.Name), len(in.Hosts), in.Components, len(in.Flows), in.Hosts[in.Root].Name, r.Model.Cfg.Weights)
 	t := tablewriter.NewWriter(w).Options(tablewriter.WithHeaderAutoFormat(tw.Off))
-	t.Header("option", "method", "depth", "nodes", "off-host", "root in", "bytes", "cpu", "memory", "delay", "nodes", "total", "status")
+	t.Header("option", "method", "depth", "watch nodes", "off-host", "root in", "bytes", "cpu", "memory", "delay", "nodes", "total", "status")
 	for i := range r.Outcomes {
 		o := &r.Outcomes[i]
 		if o.Eval == nil {
