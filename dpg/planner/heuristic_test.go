@@ -69,6 +69,8 @@ func TestHeuristicNearExact(t *testing.T) {
 			if eo.Err != nil || ho.Err != nil {
 				t.Fatalf("instance %d %s: exact %v, heuristic %v", it, eo.Option, eo.Err, ho.Err)
 			}
+			checkShape(t, m, eo)
+			checkShape(t, m, ho)
 			if eo.Note != "" {
 				t.Logf("instance %d %s: %s", it, eo.Option, eo.Note)
 				continue

@@ -52,7 +52,9 @@ func TestPlanExamples(t *testing.T) {
 		for _, o := range res.Outcomes {
 			if o.Err != nil {
 				t.Errorf("%s %s: %v", f, o.Option, o.Err)
+				continue
 			}
+			checkShape(t, m, &o)
 			if o.Feasible() && o.Eval.Total < best.Eval.Total {
 				t.Errorf("%s: %s is cheaper than the chosen %s", f, o.Option, best.Option)
 			}
@@ -207,6 +209,9 @@ func TestPlan10kHosts(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("10,000 hosts, 100,000 components, %d options: %v; chosen %s", len(res.Outcomes), el, res.Best().Option)
+	for i := range res.Outcomes {
+		checkShape(t, m, &res.Outcomes[i])
+	}
 	if el > 10*time.Second {
 		t.Errorf("planning took %v; the target is 1 s", el)
 	}
