@@ -69,6 +69,38 @@ func TestDPGPlanJSONAndPlanFile(t *testing.T) {
 	}
 }
 
+func TestDPGPlanConfig(t *testing.T) {
+	out, err := runDPG(t, "plan", "--topology", "../../dpg/testdata/two-sites.json", "--format", "json",
+		"--config", "../../dpg/testdata/config/planner.json", "--weights", "node=0")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	var res planner.ResultJSON
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	// Centralized, fan-outs 8, 16, 32 for hierarchical and per-flow, reuse;
+	// the flag overrides the file's node weight.
+	if len(res.Options) != 8 || res.Weights.CPU != 2 || res.Weights.Node != 0 {
+		t.Errorf("%d options, weights %+v", len(res.Options), res.Weights)
+	}
+	var ops string
+	for _, n := range res.Plan.Nodes {
+		if n.Role == "leaf" {
+			b, _ := json.Marshal(n.Operators)
+			ops = string(b)
+			break
+		}
+	}
+	if !strings.Contains(ops, `"method":"ewma"`) || !strings.Contains(ops, `"window":"30s"`) {
+		t.Errorf("leaf operators %s", ops)
+	}
+	_, err = runDPG(t, "plan", "--topology", "../../dpg/testdata/two-sites.json", "--config", "../../dpg/testdata/bad/unknown-key.bad.json")
+	if err == nil || !strings.Contains(err.Error(), "unknown field") {
+		t.Errorf("bad config: %v", err)
+	}
+}
+
 func TestDPGPlanDOT(t *testing.T) {
 	out, err := runDPG(t, "plan", "--topology", "../../dpg/testdata/two-tier.json", "--format", "dot", "--option", "hierarchical:4")
 	if err != nil || !strings.HasPrefix(out, "digraph dpg {") || !strings.Contains(out, "aggregate") {

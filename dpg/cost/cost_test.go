@@ -148,6 +148,7 @@ func TestBadPlans(t *testing.T) {
 	f("parent after child", func(p *cost.Plan) { p.Nodes[1].Parent = 2 })
 	f("repeated unit", func(p *cost.Plan) { p.Nodes[2].Unit = p.Nodes[1].Unit; p.Nodes[2].Host = p.Nodes[1].Host })
 	f("missing unit", func(p *cost.Plan) { p.Nodes = p.Nodes[:2] })
+	f("leaf with children", func(p *cost.Plan) { p.Nodes[2].Parent = 1 })
 	f("empty aggregator", func(p *cost.Plan) {
 		p.Nodes = append(p.Nodes, cost.Node{Role: cost.RoleAggregator, Host: idx["a"], Parent: 0, Unit: -1, Flow: -1})
 	})

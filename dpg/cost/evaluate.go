@@ -242,6 +242,9 @@ func Evaluate(m *Model, p *Plan) (*Evaluation, error) {
 		nd := &p.Nodes[i]
 		switch nd.Role {
 		case RoleLeaf:
+			if e.Children[i] > 0 {
+				return nil, fmt.Errorf("%w: node %d: a leaf with children", ErrBadPlan, i)
+			}
 			u := &units[nd.Unit]
 			e.Out[i], e.CPU[i], e.Mem[i] = u.Leaf.Summary, u.Leaf.CPU, u.Leaf.Memory
 			e.Loads.Edge(nd.Host, m.In.Root, u.Leaf.Alarm)
