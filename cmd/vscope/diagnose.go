@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
@@ -74,6 +76,7 @@ writing, run diagnose once it stops (DuckDB allows one writer or many readers).`
 	fl.IntVar(&d.o.BaselineRows, "baseline-rows", 0, "baseline points read and fitted: 0 = auto (all up to 8M points x series, else evenly spread 1-minute slices), -1 = all")
 	fl.IntVar(&d.o.MinBaselineRows, "min-baseline", 30, "fewest baseline points for the multivariate model (below: univariate guidance)")
 	fl.Float64Var(&d.alpha, "alpha", 0.01, "significance of the per-point limits")
+	cmd.AddCommand(newDiagnoseGenCmd())
 	return cmd
 }
 
@@ -185,4 +188,159 @@ func writeFileWith(path string, f func(io.Writer) error) error {
 		return err
 	}
 	return file.Close()
+}
+
+// newDiagnoseGenCmd is `vscope diagnose gen` (hidden): a synthetic store for
+// docs/bench/diagnose.sh, shaped like the sampler's output.
+func newDiagnoseGenCmd() *cobra.Command {
+	var g diagnoseGen
+	var end string
+	cmd := &cobra.Command{
+		Use:    "gen --store FILE --series N --end TIME",
+		Short:  "Write a synthetic metric store to benchmark diagnose (bench only)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			t, err := parseAt(end, time.Now())
+			if err != nil {
+				return fmt.Errorf("--end %q: %w", end, err)
+			}
+			g.end = t
+			return g.run(cmd.Context(), cmd.OutOrStdout())
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&g.store, "store", "", "DuckDB file to create (must not exist)")
+	fl.IntVar(&g.series, "series", 10000, "flow series (20 per agent; host series come on top: 6 per host of 5 agents)")
+	fl.DurationVar(&g.span, "span", 70*time.Minute, "time covered, ending at --end")
+	fl.StringVar(&end, "end", "", "end of the data (default now)")
+	fl.DurationVar(&g.faultBefore, "fault-before-end", 400*time.Second, "agent 0's sink slows down this long before --end (0: no fault)")
+	fl.Uint64Var(&g.seed, "seed", 1, "random seed")
+	return cmd
+}
+
+type diagnoseGen struct {
+	store       string
+	series      int
+	span        time.Duration
+	end         time.Time
+	faultBefore time.Duration
+	seed        uint64
+}
+
+// run writes one sample per second: per agent a source, a channel and a
+// sink with the sampler's metric names (rates following a shared daily
+// load and a per-host drift, quantised latency quantiles, a constant
+// capacity), per host cpu, memory and load.
+func (g diagnoseGen) run(ctx context.Context, out io.Writer) error {
+	if g.store == "" {
+		return errors.New("--store: give a .duckdb file")
+	}
+	if _, err := os.Stat(g.store); err == nil {
+		return fmt.Errorf("--store %s exists", g.store)
+	}
+	st, err := store.OpenDuckDB(ctx, g.store, store.Options{RawRetention: -1})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	agents := max(1, g.series/20)
+	hosts := (agents + 4) / 5
+	rng := rand.New(rand.NewPCG(g.seed, 99))
+	b := &store.Batch{}
+	names := []struct{ comp, kind, metric string }{
+		{"r1", "source", "EventReceivedRate"}, {"r1", "source", "EventAcceptedRate"},
+		{"r1", "source", "AppendBatchReceivedRate"}, {"r1", "source", "AppendBatchAcceptedRate"},
+		{"r1", "source", "put_duration_p50_seconds"}, {"r1", "source", "put_duration_p99_seconds"},
+		{"c1", "channel", "ChannelSize"}, {"c1", "channel", "ChannelFillPercentage"},
+		{"c1", "channel", "ChannelCapacity"}, {"c1", "channel", "EventPutAttemptRate"},
+		{"c1", "channel", "EventPutSuccessRate"}, {"c1", "channel", "EventTakeAttemptRate"},
+		{"c1", "channel", "EventTakeSuccessRate"},
+		{"k1", "sink", "EventDrainAttemptRate"}, {"k1", "sink", "EventDrainSuccessRate"},
+		{"k1", "sink", "BatchCompleteRate"}, {"k1", "sink", "BatchEmptyRate"},
+		{"k1", "sink", "ConnectionFailedRate"},
+		{"k1", "sink", "batch_duration_p50_seconds"}, {"k1", "sink", "batch_duration_p99_seconds"},
+	}
+	hostNames := []struct{ comp, metric string }{
+		{"cpu", "user_percent"}, {"cpu", "system_percent"}, {"cpu", "idle_percent"},
+		{"cpu", "iowait_percent"}, {"memory", "used_bytes"}, {"load", "load1"},
+	}
+	base := make([]float64, agents)
+	for a := range base {
+		base[a] = 200 + 1800*rng.Float64()
+	}
+	drift := make([]float64, hosts)
+	size := make([]float64, agents)
+	secs := int(g.span / time.Second)
+	start := g.end.Add(-g.span).Truncate(time.Second)
+	faultAt := -1
+	if g.faultBefore > 0 {
+		faultAt = secs - int(g.faultBefore/time.Second)
+	}
+	bucket := func(v float64) float64 { // the sampler's histogram bounds, 18 per decade
+		if v <= 0 {
+			return 0
+		}
+		e := math.Pow(10, math.Floor(math.Log10(v)))
+		step := e / 18 * 10
+		return math.Ceil(v/step) * step
+	}
+	const capacity = 10000.0
+	points := 0
+	t0 := time.Now()
+	for sec := range secs {
+		ts := start.Add(time.Duration(sec)*time.Second).UnixMilli() + int64(rng.IntN(4))
+		day := 1 + 0.3*math.Sin(2*math.Pi*float64(sec)/86400*24) // a compressed day: one cycle an hour
+		for h := range drift {
+			drift[h] += 0.002 * rng.NormFloat64()
+			drift[h] *= 0.999
+		}
+		for a := range agents {
+			host := fmt.Sprintf("host%04d", a/5)
+			agent := fmt.Sprintf("a%05d", a)
+			load := base[a] * day * (1 + drift[a/5])
+			in := math.Max(0, load*(1+0.03*rng.NormFloat64()))
+			lat := 0.004 * (1 + 0.2*load/2000)
+			drain := in
+			if faultAt >= 0 && a == 0 && sec >= faultAt {
+				lat, drain = 0.5, 0.3*load
+			}
+			size[a] = math.Min(capacity, math.Max(0, size[a]+in-drain))
+			if size[a] >= capacity {
+				in = drain
+			}
+			fill := size[a] + 20*rng.Float64()
+			vals := [20]float64{
+				in, in, in / 100, in / 100, bucket(0.0004 * (1 + 0.3*rng.Float64())), bucket(0.0009 * (1 + 0.5*rng.Float64())),
+				math.Round(fill), 100 * fill / capacity, capacity, in, in, drain * 1.1, drain,
+				drain, drain, drain / 100, 0.5 * rng.Float64(), 0,
+				bucket(lat * (0.5 + 0.1*rng.Float64())), bucket(lat * (1 + 0.3*rng.Float64())),
+			}
+			for i, n := range names {
+				b.Add(b.SeriesRef(store.Series{Host: host, Agent: agent, Component: n.comp, Kind: n.kind, Metric: n.metric}), ts, vals[i])
+			}
+		}
+		for h := range hosts {
+			host := fmt.Sprintf("host%04d", h)
+			u := math.Max(0, 25*day*(1+drift[h])+3*rng.NormFloat64())
+			vals := [6]float64{u, 5 + rng.Float64(), math.Max(0, 95-u-5), rng.Float64(), 4e9 + 1e7*rng.NormFloat64(), 1 + u/25 + 0.1*rng.NormFloat64()}
+			for i, n := range hostNames {
+				b.Add(b.SeriesRef(store.Series{Host: host, Component: n.comp, Kind: "host", Metric: n.metric}), ts, vals[i])
+			}
+		}
+		if b.Len() >= 1_000_000 || sec == secs-1 {
+			if err := st.Append(ctx, b); err != nil {
+				return err
+			}
+			points += b.Len()
+			b.Reset()
+		}
+	}
+	if err := st.Checkpoint(ctx); err != nil {
+		return err
+	}
+	_, _ = fmt.Fprintf(out, "wrote %d points of %d series (%d agents, %d hosts) from %s to %s in %.1f s\n",
+		points, agents*len(names)+hosts*len(hostNames), agents, hosts, start.UTC().Format(time.RFC3339),
+		g.end.UTC().Format(time.RFC3339), time.Since(t0).Seconds())
+	return nil
 }

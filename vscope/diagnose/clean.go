@@ -51,11 +51,9 @@ func prepare(in *Input, maxGap int) *prepared {
 		pr.times = nil
 	}
 
-	// Baseline: finite counts per series across the slices.
-	type bcol struct {
-		finite int
-	}
-	base := map[store.Series]*bcol{}
+	// Baseline: finite counts per series across the slices (row-major
+	// passes: the matrices are time x series).
+	base := map[store.Series]int{}
 	nb := 0
 	var slices []*store.Matrix
 	for _, m := range in.Baseline {
@@ -65,50 +63,51 @@ func prepare(in *Input, maxGap int) *prepared {
 		slices = append(slices, m)
 		nb += len(m.Times)
 		p := len(m.Series)
-		for j, s := range m.Series {
-			c := base[s]
-			if c == nil {
-				c = &bcol{}
-				base[s] = c
-			}
-			for i := range m.Times {
-				if v := m.Values[i*p+j]; !math.IsNaN(v) && !math.IsInf(v, 0) {
-					c.finite++
+		finite := make([]int, p)
+		for i := range m.Times {
+			row := m.Values[i*p : (i+1)*p]
+			for j, v := range row {
+				if !math.IsNaN(v) && !math.IsInf(v, 0) {
+					finite[j]++
 				}
 			}
+		}
+		for j, s := range m.Series {
+			base[s] += finite[j]
 		}
 	}
 
 	// Keep window series that have points in both.
+	finite := make([]int, pw)
+	for i := range nw {
+		row := w.Values[i*pw : (i+1)*pw]
+		for j, v := range row {
+			switch {
+			case math.IsInf(v, 0):
+				row[j] = math.NaN()
+			case !math.IsNaN(v):
+				finite[j]++
+			}
+		}
+	}
 	keep := make([]int, 0, pw)
 	inWindow := make(map[store.Series]bool, pw)
 	for j, s := range w.Series {
 		inWindow[s] = true
-		finite := 0
-		for i := range nw {
-			v := w.Values[i*pw+j]
-			if math.IsInf(v, 0) {
-				w.Values[i*pw+j] = math.NaN()
-				continue
-			}
-			if !math.IsNaN(v) {
-				finite++
-			}
-		}
-		b := base[s]
+		b, inBase := base[s]
 		switch {
-		case finite == 0 && b != nil && b.finite > 0:
+		case finite[j] == 0 && b > 0:
 			pr.stopped = append(pr.stopped, s)
-		case finite == 0:
+		case finite[j] == 0:
 			// never reported in either: nothing to say
-		case len(slices) > 0 && (b == nil || b.finite == 0):
+		case len(slices) > 0 && (!inBase || b == 0):
 			pr.fresh = append(pr.fresh, s)
 		default:
 			keep = append(keep, j)
 		}
 	}
 	for s, b := range base {
-		if !inWindow[s] && b.finite > 0 {
+		if !inWindow[s] && b > 0 {
 			pr.stopped = append(pr.stopped, s)
 		}
 	}
@@ -130,8 +129,10 @@ func prepare(in *Input, maxGap int) *prepared {
 
 	p := len(keep)
 	pr.series = make([]store.Series, p)
+	wMissing := make([]bool, p)
 	for k, j := range keep {
 		pr.series[k] = w.Series[j]
+		wMissing[k] = finite[j] < nw
 	}
 	if p == 0 || nw == 0 {
 		pr.W = nil
@@ -139,6 +140,8 @@ func prepare(in *Input, maxGap int) *prepared {
 	}
 	pr.W = compactColumns(w.Values, nw, pw, keep)
 
+	bMissing := make([]bool, p)
+	bFinite := make([]int, p)
 	if len(slices) > 0 {
 		data := make([]float64, nb*p)
 		row := 0
@@ -149,23 +152,41 @@ func prepare(in *Input, maxGap int) *prepared {
 		for _, m := range slices {
 			mp := len(m.Series)
 			dst := make([]int, mp) // slice column -> kept column or -1
+			present := make([]bool, p)
 			for j, s := range m.Series {
 				if k, ok := col[s]; ok {
 					dst[j] = k
+					present[k] = true
 				} else {
 					dst[j] = -1
 				}
 			}
+			all := true
+			for k, ok := range present {
+				if !ok {
+					bMissing[k], all = true, false
+				}
+			}
 			for i := range m.Times {
 				out := data[(row+i)*p : (row+i+1)*p]
-				for k := range out {
-					out[k] = math.NaN()
+				if !all {
+					for k := range out {
+						out[k] = math.NaN()
+					}
 				}
 				src := m.Values[i*mp : (i+1)*mp]
 				for j, k := range dst {
-					if k >= 0 && !math.IsInf(src[j], 0) {
-						out[k] = src[j]
+					if k < 0 {
+						continue
 					}
+					v := src[j]
+					if math.IsNaN(v) || math.IsInf(v, 0) {
+						out[k] = math.NaN()
+						bMissing[k] = true
+						continue
+					}
+					out[k] = v
+					bFinite[k]++
 				}
 			}
 			row += len(m.Times)
@@ -173,17 +194,19 @@ func prepare(in *Input, maxGap int) *prepared {
 		pr.B = mat.NewDense(nb, p, data)
 	}
 
-	// Interpolate, column by column.
+	// Interpolate the columns with missing points.
 	var sparse int
 	wraw := pr.W.RawMatrix()
 	for k := range p {
-		if gs, _ := fillColumn(wraw.Data, nw, p, k, maxGap); len(gs) > 0 {
-			pr.gaps[k] = gs
+		if wMissing[k] {
+			if gs, _ := fillColumn(wraw.Data, nw, p, k, maxGap); len(gs) > 0 {
+				pr.gaps[k] = gs
+			}
 		}
-		if pr.B != nil {
+		if pr.B != nil && bMissing[k] {
 			braw := pr.B.RawMatrix()
-			_, finite := fillColumn(braw.Data, nb, p, k, maxGap)
-			if finite*2 < nb {
+			fillColumn(braw.Data, nb, p, k, maxGap)
+			if bFinite[k]*2 < nb {
 				sparse++
 			}
 		}
@@ -196,9 +219,10 @@ func prepare(in *Input, maxGap int) *prepared {
 	}
 
 	// Drop series constant in both.
+	constant := constantColumns(wraw.Data, nw, p, pr.B)
 	keep = keep[:0]
 	for k := range p {
-		if !constantColumn(wraw.Data, nw, p, k, pr.B) {
+		if !constant[k] {
 			keep = append(keep, k)
 		}
 	}
@@ -225,6 +249,40 @@ func prepare(in *Input, maxGap int) *prepared {
 		}
 	}
 	return pr
+}
+
+// constantColumns reports the columns that hold one value in the window
+// data (n x p, row-major) and in B.
+func constantColumns(w []float64, n, p int, B *mat.Dense) []bool {
+	out := make([]bool, p)
+	if n == 0 {
+		for k := range out {
+			out[k] = true
+		}
+		return out
+	}
+	first := w[:p]
+	varies := make([]bool, p)
+	scan := func(data []float64, rows, stride int) {
+		for i := range rows {
+			row := data[i*stride : i*stride+p]
+			for k, v := range row {
+				if v != first[k] {
+					varies[k] = true
+				}
+			}
+		}
+	}
+	scan(w, n, p)
+	if B != nil {
+		raw := B.RawMatrix()
+		rows, _ := B.Dims()
+		scan(raw.Data, rows, raw.Stride)
+	}
+	for k := range out {
+		out[k] = !varies[k]
+	}
+	return out
 }
 
 // compactColumns returns the n x len(keep) matrix of the columns keep
@@ -290,30 +348,6 @@ func fillColumn(data []float64, n, p, j, maxGap int) (long []gap, finite int) {
 		last = i
 	}
 	return long, finite
-}
-
-// constantColumn reports whether column k holds one value in the window
-// data and in B.
-func constantColumn(w []float64, n, p, k int, B *mat.Dense) bool {
-	if n == 0 {
-		return true
-	}
-	v := w[k]
-	for i := 1; i < n; i++ {
-		if w[i*p+k] != v {
-			return false
-		}
-	}
-	if B != nil {
-		raw := B.RawMatrix()
-		rows, _ := B.Dims()
-		for i := range rows {
-			if raw.Data[i*raw.Stride+k] != v {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 func sortSeries(s []store.Series) {

@@ -18,7 +18,7 @@ func Analyze(in *Input, o Options) (*Result, error) {
 		return nil, err
 	}
 	o = o.withDefaults()
-	t0 := time.Now()
+	t0, c0 := time.Now(), cpuTime()
 	r := &Result{TimingMS: map[string]float64{}, Ranking: []RankedMetric{}, Components: []ComponentResult{},
 		Hosts: []HostResult{}, AnomalousPoints: []AnomalousPoint{}, Episodes: []Episode{}, Notes: []string{}, Summary: []string{}}
 	r.Window = WindowInfo{From: in.WindowFrom.UTC(), To: in.WindowTo.UTC(), Step: o.Step.String(), Filter: filterString(o.Filter)}
@@ -38,6 +38,7 @@ func Analyze(in *Input, o Options) (*Result, error) {
 		r.Traces.Times = append(r.Traces.Times, time.UnixMilli(t).UTC())
 	}
 	r.TimingMS["clean"] = ms(time.Since(t0))
+	r.TimingMS["clean_cpu"] = ms(cpuTime() - c0)
 	if pr.W == nil {
 		r.Status = StatusNoData
 		switch {
@@ -52,12 +53,16 @@ func Analyze(in *Input, o Options) (*Result, error) {
 		return r, nil
 	}
 
-	t1 := time.Now()
+	t1, c1 := time.Now(), cpuTime()
 	sc, err := score(pr, o)
 	if err != nil {
 		return nil, err
 	}
 	r.TimingMS["fit_score"] = ms(time.Since(t1))
+	r.TimingMS["fit_score_cpu"] = ms(cpuTime() - c1)
+	for k, v := range sc.timing {
+		r.TimingMS[k] = v
+	}
 	r.Notes = append(r.Notes, sc.notes...)
 	info := sc.info
 	info.From, info.To, info.Rows = r.Baseline.From, r.Baseline.To, r.Baseline.Rows
@@ -67,7 +72,7 @@ func Analyze(in *Input, o Options) (*Result, error) {
 			r.Baseline.UsedRows, r.Baseline.Rows, len(in.Baseline)))
 	}
 
-	t2 := time.Now()
+	t2, c2 := time.Now(), cpuTime()
 	cfg := withAnalysisDefaults(o.Analysis)
 	ep := episodes(sc, pr.times, cfg.Window)
 	r.Episodes = ep.list
@@ -90,6 +95,7 @@ func Analyze(in *Input, o Options) (*Result, error) {
 	e.hosts()
 	e.summary(ep)
 	r.TimingMS["explain"] = ms(time.Since(t2))
+	r.TimingMS["explain_cpu"] = ms(cpuTime() - c2)
 	return r, nil
 }
 

@@ -50,6 +50,7 @@ type scored struct {
 	// early).
 	inWindow bool
 	info     BaselineInfo
+	timing   map[string]float64 // fit, score, rank: wall and CPU ms
 	notes    []string
 }
 
@@ -143,7 +144,7 @@ func score(pr *prepared, o Options) (*scored, error) {
 	n, p := pr.W.Dims()
 	cfg := o.Analysis
 	cfgD := withAnalysisDefaults(cfg)
-	sc := &scored{metrics: make([]metricInfo, p)}
+	sc := &scored{metrics: make([]metricInfo, p), timing: map[string]float64{}}
 	for j := range sc.metrics {
 		sc.metrics[j].col = j
 	}
@@ -154,7 +155,9 @@ func score(pr *prepared, o Options) (*scored, error) {
 	sc.info.UsedRows = nb
 	sc.info.Alpha = cfgD.Alpha
 	if nb >= o.MinBaselineRows {
+		t0, c0 := time.Now(), cpuTime()
 		model, err := analysis.Fit(pr.B, cfg)
+		sc.timing["fit"], sc.timing["fit_cpu"] = ms(time.Since(t0)), ms(cpuTime()-c0)
 		if err == nil {
 			sc.mode = "pca"
 			if err := sc.scorePCA(pr, model, o, n, p); err != nil {
@@ -230,10 +233,14 @@ func withAnalysisDefaults(c analysis.Config) analysis.Config {
 func (sc *scored) scorePCA(pr *prepared, model *analysis.Model, o Options, n, p int) error {
 	cfg := model.Config
 	transformScales(pr.W, model.Base, pr.series, sc.metrics)
+	t0, c0 := time.Now(), cpuTime()
 	d, err := model.Diagnose(pr.W)
 	if err != nil {
 		return err
 	}
+	sc.timing["score"], sc.timing["score_cpu"] = ms(time.Since(t0)), ms(cpuTime()-c0)
+	t0, c0 = time.Now(), cpuTime()
+	defer func() { sc.timing["rank"], sc.timing["rank_cpu"] = ms(time.Since(t0)), ms(cpuTime()-c0) }()
 	sc.info.Mode = "pca"
 	sc.info.Components = model.PCA.K
 	sc.info.SPELimit = finite(model.SPELimit)
