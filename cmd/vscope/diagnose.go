@@ -73,7 +73,7 @@ writing, run diagnose once it stops (DuckDB allows one writer or many readers).`
 	fl.StringVar(&d.format, "format", "table", "output: table or json")
 	fl.StringVar(&d.html, "html", "", "also write a self-contained HTML report to this file")
 	fl.IntVar(&d.o.Top, "top", 20, "ranked metrics to report")
-	fl.IntVar(&d.o.BaselineRows, "baseline-rows", 0, "baseline points read and fitted: 0 = auto (all up to 8M points x series, else evenly spread 1-minute slices), -1 = all")
+	fl.IntVar(&d.o.BaselineRows, "baseline-rows", 0, "baseline points read and fitted: 0 = auto (all while points x series <= 4M, else at least 600 in evenly spread slices), -1 = all")
 	fl.IntVar(&d.o.MinBaselineRows, "min-baseline", 30, "fewest baseline points for the multivariate model (below: univariate guidance)")
 	fl.Float64Var(&d.alpha, "alpha", 0.01, "significance of the per-point limits")
 	cmd.AddCommand(newDiagnoseGenCmd())

@@ -38,9 +38,11 @@ type Options struct {
 	// means every point.
 	BaselineRows int
 	// BaselineCells is the budget of the auto rule. Default 4,000,000
-	// (a 1-hour baseline at 1 s of 1,100 series; 600 points of 6,600).
+	// (the whole hour at 1 s up to 1,100 series; 600 points from 6,600).
 	BaselineCells int
-	// SliceRows is the length of a baseline slice. Default 60.
+	// SliceRows is the length of a baseline slice. Default 60: more,
+	// shorter slices cover the baseline's variation (a daily cycle, a
+	// drifting load) better than a few long ones; each costs a read.
 	SliceRows int
 	// MaxGap is the longest run of missing points, in steps, that is
 	// interpolated; longer gaps hold the nearest value and are reported.
@@ -173,31 +175,62 @@ func Load(ctx context.Context, st store.Store, o Options) (*Input, error) {
 	in := &Input{WindowTo: to, WindowFrom: to.Add(-o.Window)}
 	in.BaselineTo = in.WindowFrom
 	in.BaselineFrom = in.BaselineTo.Add(-o.Baseline)
-	// One read after the other: DuckDB spreads each over its threads, and
-	// two at once measured slower here (contention), not faster.
-	w, err := st.Read(ctx, store.Query{Filter: o.Filter, From: in.WindowFrom, To: in.WindowTo, Step: step})
-	if err != nil {
-		return nil, fmt.Errorf("read window: %w", err)
-	}
-	in.Window = w
+	// The window and the baseline slice that ends where it begins are one
+	// read; the other slices follow, one read each (DuckDB spreads a read
+	// over its threads; two at once measured slower here, not faster).
 	if o.Baseline <= 0 {
+		w, err := st.Read(ctx, store.Query{Filter: o.Filter, From: in.WindowFrom, To: in.WindowTo, Step: step})
+		if err != nil {
+			return nil, fmt.Errorf("read window: %w", err)
+		}
+		in.Window = w
 		return in, nil
 	}
 	total := int(o.Baseline / step)
+	lastRows := min(total, o.SliceRows)
+	both, err := st.Read(ctx, store.Query{Filter: o.Filter, From: in.BaselineTo.Add(-time.Duration(lastRows) * step), To: in.WindowTo, Step: step})
+	if err != nil {
+		return nil, fmt.Errorf("read window: %w", err)
+	}
+	last, w := splitRows(both, lastRows)
+	in.Window = w
 	rows := o.BaselineRows
 	if rows == 0 {
 		rows = max(600, o.BaselineCells/max(len(w.Series), 1))
 	}
-	for _, sl := range baselineSlices(total, rows, o.SliceRows) {
-		from := in.BaselineFrom.Add(time.Duration(sl[0]) * step)
-		until := in.BaselineFrom.Add(time.Duration(sl[1]) * step)
-		m, err := st.Read(ctx, store.Query{Filter: o.Filter, From: from, To: until, Step: step})
-		if err != nil {
-			return nil, fmt.Errorf("read baseline: %w", err)
+	plan := baselineSlices(total, rows, o.SliceRows)
+	for i, sl := range plan {
+		if i == len(plan)-1 && sl[1] == total && sl[1]-sl[0] == lastRows {
+			in.Baseline = append(in.Baseline, last)
+			break
 		}
-		in.Baseline = append(in.Baseline, m)
+		to := sl[1]
+		if i == len(plan)-1 && to == total {
+			to = total - lastRows // the rest of it was read with the window
+		}
+		from := in.BaselineFrom.Add(time.Duration(sl[0]) * step)
+		until := in.BaselineFrom.Add(time.Duration(to) * step)
+		if to > sl[0] {
+			m, err := st.Read(ctx, store.Query{Filter: o.Filter, From: from, To: until, Step: step})
+			if err != nil {
+				return nil, fmt.Errorf("read baseline: %w", err)
+			}
+			in.Baseline = append(in.Baseline, m)
+		}
+		if to != sl[1] {
+			in.Baseline = append(in.Baseline, last)
+		}
 	}
 	return in, nil
+}
+
+// splitRows cuts m into its first k rows and the rest, sharing memory.
+func splitRows(m *store.Matrix, k int) (head, tail *store.Matrix) {
+	p := len(m.Series)
+	k = min(k, len(m.Times))
+	head = &store.Matrix{From: m.From, Step: m.Step, Times: m.Times[:k], Series: m.Series, Values: m.Values[: k*p : k*p]}
+	tail = &store.Matrix{From: m.From + int64(k)*m.Step, Step: m.Step, Times: m.Times[k:], Series: m.Series, Values: m.Values[k*p:]}
+	return head, tail
 }
 
 // baselineSlices picks [from, to) row ranges of a baseline of total rows:

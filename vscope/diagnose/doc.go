@@ -23,7 +23,7 @@
 //
 //  1. Data. The window (default the last 10 minutes) and the baseline
 //     (default the hour before it) are read at one step (1 s). A large
-//     baseline is read as evenly spread 1-minute slices, the last ending
+//     baseline is read as evenly spread slices (60 points), the last ending
 //     where the window begins, so that the points x series stay within a
 //     budget (Options.BaselineRows, BaselineCells). Series are aligned
 //     across the two; gaps of up to MaxGap steps are interpolated, longer
