@@ -31,6 +31,8 @@ type prepared struct {
 	// the window; fresh those in the window but not in the baseline.
 	stopped, fresh []store.Series
 	constant       int
+	// bFinite counts each column's baseline points (before filling).
+	bFinite []int
 }
 
 // prepare aligns the window and baseline on one set of series,
@@ -38,7 +40,7 @@ type prepared struct {
 // from the baseline (nothing to compare with), series absent from the
 // window, and series constant throughout. It never fails; what it drops
 // is said in notes.
-func prepare(in *Input, maxGap int) *prepared {
+func prepare(in *Input, maxGap, minRows int) *prepared {
 	pr := &prepared{gaps: map[int][]gap{}}
 	w := in.Window
 	if w == nil {
@@ -53,29 +55,44 @@ func prepare(in *Input, maxGap int) *prepared {
 
 	// Baseline: finite counts per series across the slices (row-major
 	// passes: the matrices are time x series).
+	// Rows without any point (the store was down, the agents had not
+	// started) are left out.
 	base := map[store.Series]int{}
-	nb := 0
+	nb, totalRows := 0, 0
 	var slices []*store.Matrix
+	var hasData [][]bool // per slice, per row
 	for _, m := range in.Baseline {
 		if m == nil || len(m.Values) != len(m.Times)*len(m.Series) || len(m.Times) == 0 {
 			continue
 		}
 		slices = append(slices, m)
-		nb += len(m.Times)
+		totalRows += len(m.Times)
 		p := len(m.Series)
 		finite := make([]int, p)
+		has := make([]bool, len(m.Times))
 		for i := range m.Times {
 			row := m.Values[i*p : (i+1)*p]
 			for j, v := range row {
 				if !math.IsNaN(v) && !math.IsInf(v, 0) {
 					finite[j]++
+					has[i] = true
 				}
 			}
+			if has[i] {
+				nb++
+			}
 		}
+		hasData = append(hasData, has)
 		for j, s := range m.Series {
 			base[s] += finite[j]
 		}
 	}
+	if nb < totalRows {
+		pr.notes = append(pr.notes, fmt.Sprintf("the baseline has points at %d of the %d steps read (steps without any left out)", nb, totalRows))
+	}
+	// With a baseline too short for the model, series new in the window
+	// are kept and measured against their own window.
+	short := nb < minRows
 
 	// Keep window series that have points in both.
 	finite := make([]int, pw)
@@ -100,7 +117,7 @@ func prepare(in *Input, maxGap int) *prepared {
 			pr.stopped = append(pr.stopped, s)
 		case finite[j] == 0:
 			// never reported in either: nothing to say
-		case len(slices) > 0 && (!inBase || b == 0):
+		case len(slices) > 0 && (!inBase || b == 0) && !short:
 			pr.fresh = append(pr.fresh, s)
 		default:
 			keep = append(keep, j)
@@ -142,14 +159,15 @@ func prepare(in *Input, maxGap int) *prepared {
 
 	bMissing := make([]bool, p)
 	bFinite := make([]int, p)
-	if len(slices) > 0 {
+	pr.bFinite = bFinite
+	if nb > 0 {
 		data := make([]float64, nb*p)
 		row := 0
 		col := make(map[store.Series]int, p)
 		for k, s := range pr.series {
 			col[s] = k
 		}
-		for _, m := range slices {
+		for si, m := range slices {
 			mp := len(m.Series)
 			dst := make([]int, mp) // slice column -> kept column or -1
 			present := make([]bool, p)
@@ -168,7 +186,11 @@ func prepare(in *Input, maxGap int) *prepared {
 				}
 			}
 			for i := range m.Times {
-				out := data[(row+i)*p : (row+i+1)*p]
+				if !hasData[si][i] {
+					continue
+				}
+				out := data[row*p : (row+1)*p]
+				row++
 				if !all {
 					for k := range out {
 						out[k] = math.NaN()
@@ -189,7 +211,6 @@ func prepare(in *Input, maxGap int) *prepared {
 					bFinite[k]++
 				}
 			}
-			row += len(m.Times)
 		}
 		pr.B = mat.NewDense(nb, p, data)
 	}
@@ -237,7 +258,11 @@ func prepare(in *Input, maxGap int) *prepared {
 				gaps[nk] = g
 			}
 		}
-		pr.series, pr.gaps = series, gaps
+		bf := make([]int, len(keep))
+		for nk, k := range keep {
+			bf[nk] = pr.bFinite[k]
+		}
+		pr.series, pr.gaps, pr.bFinite = series, gaps, bf
 		if len(keep) == 0 {
 			pr.W, pr.B = nil, nil
 			return pr

@@ -111,6 +111,23 @@ func TestOddInput(t *testing.T) {
 	f("no baseline", input(0, 120, agentSeries(4), jump(100)), opts(0, 120), StatusAnomaly, "Univariate guidance")
 	f("baseline of 20", input(20, 120, agentSeries(4), jump(60)), opts(20, 120), StatusAnomaly, "fewer than the 30")
 	f("one window row", input(300, 1, agentSeries(4), noise), opts(300, 1), StatusNoAnomaly, "")
+	// Agents started 20 s before the window: the baseline period is mostly
+	// empty, and a series that appears only in the window is still scored.
+	late := func(i, j int) float64 {
+		switch {
+		case i < 280, j == 3 && i < 300:
+			return math.NaN()
+		case j == 0 && i >= 360:
+			return 30 + rng.NormFloat64()
+		}
+		return 10 + rng.NormFloat64()
+	}
+	in := input(300, 120, agentSeries(4), late)
+	r := mustAnalyze(t, in, opts(300, 120))
+	if r.Status != StatusAnomaly || r.Baseline.UsedRows != 20 || r.Window.Metrics != 4 || r.Ranking[0].Metric != "maa" {
+		t.Errorf("late start: status %q, %d baseline rows, %d metrics, rank 1 %q; summary %q notes %q",
+			r.Status, r.Baseline.UsedRows, r.Window.Metrics, r.Ranking[0].Metric, r.Summary, r.Notes)
+	}
 	nan := func(i, j int) float64 {
 		if (i+j)%7 == 0 || (j == 1 && i > 200 && i < 260) {
 			return math.NaN()
@@ -127,10 +144,10 @@ func TestOddInput(t *testing.T) {
 	}
 	f("stops", input(300, 120, agentSeries(4), stop), opts(300, 120), StatusNoAnomaly, "Stopped reporting during the window: h1/a1/k1")
 	// Series only in the window, only in the baseline.
-	in := input(300, 120, agentSeries(3), noise)
+	in = input(300, 120, agentSeries(3), noise)
 	extra := append(agentSeries(3), store.Series{Host: "h9", Agent: "new", Component: "r1", Kind: "source", Metric: "x"})
 	in.Window = matrix(in.WindowFrom, 120, extra, noise)
-	r := mustAnalyze(t, in, opts(300, 120))
+	r = mustAnalyze(t, in, opts(300, 120))
 	if !strings.Contains(strings.Join(r.Notes, " "), "absent from the baseline") || r.Window.Metrics != 3 {
 		t.Errorf("new series: notes %q, %d metrics scored", r.Notes, r.Window.Metrics)
 	}

@@ -29,7 +29,7 @@ func Analyze(in *Input, o Options) (*Result, error) {
 	}
 	r.Topology.Source = append(r.Topology.Source, "inferred")
 
-	pr := prepare(in, o.MaxGap)
+	pr := prepare(in, o.MaxGap, o.MinBaselineRows)
 	r.Notes = append(r.Notes, pr.notes...)
 	r.Window.Series = pr.read
 	r.Window.Rows = len(pr.times)

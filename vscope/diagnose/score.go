@@ -467,13 +467,13 @@ func (sc *scored) scoreUnivariate(pr *prepared, o Options, n, p int) error {
 	if pr.B != nil {
 		nb, _ = pr.B.Dims()
 	}
-	if nb >= 10 {
+	if nb >= o.MinBaselineRows {
 		var err error
 		if base, err = analysis.FitBaseline(pr.B); err != nil {
 			return err
 		}
 	} else {
-		base = windowBaseline(pr.W, pr.B, cfg.Window)
+		base = windowBaseline(pr.W, pr.B, pr.bFinite, cfg.Window)
 	}
 	transformScales(pr.W, base, pr.series, sc.metrics)
 	sc.univariatePass(pr.W, base, pr.series, cfg.ZThreshold, sustainRows(cfg.Window, o.Step))
@@ -515,12 +515,12 @@ func (sc *scored) scoreUnivariate(pr *prepared, o Options, n, p int) error {
 	return nil
 }
 
-// windowBaseline is the reference when the baseline has fewer than ten
-// points: the location is the median of the baseline points (of the
-// window's first w points without any), the scale the robust spread of the
-// window's first differences, which a level shift inside the window
+// windowBaseline is the reference when the baseline is too short for the
+// model: a metric's location is the median of its baseline points (of the
+// window's first w points when it has none), its scale the robust spread
+// of the window's first differences, which a level shift inside the window
 // hardly moves (1.4826·MAD(Δx)/√2 is σ for white noise).
-func windowBaseline(W, B *mat.Dense, w int) *analysis.Baseline {
+func windowBaseline(W, B *mat.Dense, bFinite []int, w int) *analysis.Baseline {
 	n, p := W.Dims()
 	b := &analysis.Baseline{Median: make([]float64, p), Scale: make([]float64, p), Q1: make([]float64, p),
 		Q3: make([]float64, p), Resolution: make([]float64, p), Constant: make([]bool, p)}
@@ -533,7 +533,7 @@ func windowBaseline(W, B *mat.Dense, w int) *analysis.Baseline {
 	diff := make([]float64, 0, n)
 	for j := range p {
 		loc = loc[:0]
-		if nb > 0 {
+		if nb > 0 && j < len(bFinite) && bFinite[j] > 0 {
 			for i := range nb {
 				loc = append(loc, B.At(i, j))
 			}
