@@ -229,7 +229,15 @@ func TestReplayCommandErrors(t *testing.T) {
 			t.Errorf("error %v, want %q", err, want)
 		}
 	}
-	f(func(fl *replayFlags) { fl.to = "" }, "--to is required")
+	f(func(fl *replayFlags) { fl.to = ""; fl.flow = "none" }, "--to is required")
+	f(func(fl *replayFlags) { fl.flow = "local" }, "exclude each other")
+	f(func(fl *replayFlags) { fl.flow = "remote" }, "want local or none")
+	f(func(fl *replayFlags) { fl.faults = []string{"slow_sink@col-01,start=+1m,dur=1m"} }, "acts on a running flow")
+	f(func(fl *replayFlags) { fl.faults = []string{"slow_sink@col-01"} }, "start= and dur= are required")
+	f(func(fl *replayFlags) {
+		fl.dataset = "/nonexistent/file.log"
+		fl.faults = []string{"flash_crowd@web-01,start=+1m,dur=1m"}
+	}, "needs --dataset webstore")
 	f(func(fl *replayFlags) { fl.to = "udp://x" }, "want http://HOST:PORT")
 	f(func(fl *replayFlags) { fl.dataset = "" }, "--dataset is required")
 	f(func(fl *replayFlags) { fl.speed = "fast" }, "--speed")
@@ -238,4 +246,48 @@ func TestReplayCommandErrors(t *testing.T) {
 	f(func(fl *replayFlags) { fl.faults = []string{"error_storm:web-07@1m+1m"} }, "not a web server")
 	f(func(fl *replayFlags) { fl.progress = "fancy" }, "--progress")
 	f(func(fl *replayFlags) { fl.to = "tcp://127.0.0.1:1"; fl.retry = 100 * time.Millisecond }, "netcat 127.0.0.1:1")
+}
+
+// TestReplayCommandLocalFlow: without --to the binary starts a 3-tier flow
+// of its own processes, replays through it with a fault, and reports every
+// line delivered, the fault's truth, and where the evidence is.
+func TestReplayCommandLocalFlow(t *testing.T) {
+	dir := t.TempDir()
+	run, truth := filepath.Join(dir, "run"), filepath.Join(dir, "truth.json")
+	cmd := exec.Command(vscopeBin, "replay", "--dataset", "webstore", "--duration", "1m", "--web-hosts", "2", "--speed", "30x",
+		"--run-dir", run, "--sample-interval", "250ms", "--tail", "500ms", "--progress", "none", "--truth", truth,
+		"--fault", "slow_sink@col-01/k1,start=+20s,dur=20s,delay=100ms", "--fault", "flash_crowd:web-02@30s+20s:x4")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v\n%s\n%s", err, stdout.String(), stderr.String())
+	}
+	out := stdout.String()
+	t.Log(out)
+	for _, want := range []string{"through a local flow " + run + ": 2 tier-1 agents (web-01 web-02, memory channel) -> 2 collectors (col-01 col-02), at 30x",
+		"refused 0;", "lost 0, duplicates 0", "events lost: 0", "truth: slow_sink        col-01/col/k1",
+		"truth: flash_crowd      web-02/web/r1", "metrics: " + filepath.Join(run, "metrics.duckdb"), "diagnose: vscope diagnose --store "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	var tr []map[string]any
+	if data, err := os.ReadFile(truth); err != nil || json.Unmarshal(data, &tr) != nil || len(tr) != 2 {
+		t.Fatalf("truth file: %v %s", err, data)
+	}
+	for _, name := range []string{"metrics.duckdb", "topology.json", "truth.json", "conf/web-01.conf", "conf/col-02.conf", "logs/col-01.log"} {
+		if _, err := os.Stat(filepath.Join(run, name)); err != nil {
+			t.Error(err)
+		}
+	}
+	// The store has every agent under its host.
+	q := exec.Command(vscopeBin, "sql", "--store", filepath.Join(run, "metrics.duckdb"), "--format", "csv",
+		"SELECT host, agent, count(*) > 0 FROM samples WHERE kind = 'sink' AND metric = 'EventDrainSuccessRate' GROUP BY ALL ORDER BY host")
+	b, err := q.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(b), "host,agent,(count_star() > 0)\ncol-01,col,true\ncol-02,col,true\nweb-01,web,true\nweb-02,web,true\n"; got != want {
+		t.Errorf("store hosts:\n%s\nwant\n%s", got, want)
+	}
 }
