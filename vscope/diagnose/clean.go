@@ -167,16 +167,33 @@ func prepare(in *Input, maxGap, minRows int) *prepared {
 		for k, s := range pr.series {
 			col[s] = k
 		}
+		// Slices read from the same dictionary list the same series as
+		// the window: map them by position, not by name.
+		fromWindow := make([]int, pw) // window column -> kept column or -1
+		for j := range fromWindow {
+			fromWindow[j] = -1
+		}
+		for k, j := range keep {
+			fromWindow[j] = k
+		}
 		for si, m := range slices {
 			mp := len(m.Series)
-			dst := make([]int, mp) // slice column -> kept column or -1
+			var dst []int // slice column -> kept column or -1
 			present := make([]bool, p)
-			for j, s := range m.Series {
-				if k, ok := col[s]; ok {
-					dst[j] = k
+			if sameSeries(m.Series, w.Series) {
+				dst = fromWindow
+				for k := range present {
 					present[k] = true
-				} else {
-					dst[j] = -1
+				}
+			} else {
+				dst = make([]int, mp)
+				for j, s := range m.Series {
+					if k, ok := col[s]; ok {
+						dst[j] = k
+						present[k] = true
+					} else {
+						dst[j] = -1
+					}
 				}
 			}
 			all := true
@@ -308,6 +325,21 @@ func constantColumns(w []float64, n, p int, B *mat.Dense) []bool {
 		out[k] = !varies[k]
 	}
 	return out
+}
+
+func sameSeries(a, b []store.Series) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	if len(a) > 0 && &a[0] == &b[0] {
+		return true
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // compactColumns returns the n x len(keep) matrix of the columns keep
