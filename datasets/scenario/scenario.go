@@ -1,0 +1,462 @@
+// Package scenario runs the fault-injection suite of vscope eval suite: a
+// scenario is a fault kind x a placement (tier-1 or collector) x a seed.
+// Each run starts the local 3-tier flow of package faults (2 web servers,
+// 2 collectors, agents as real processes), replays a few minutes of web
+// store logs at high speed, injects the fault after a baseline stretch,
+// stops, and diagnoses the fault window with the stretch before it as
+// baseline (vscope/diagnose on the run's store and topology). The
+// diagnosis is then scored against the fault's ground truth.
+//
+// # Component identity
+//
+// The truth names the root cause as host/agent/component (host/component
+// for a host-wide cause: host/cpu, host/go, host/process) and lists other
+// acceptable endpoints in Also (the other end of a slowed link, the
+// components of a killed agent). A diagnosed component is correct when
+// its endpoint, built the same way from the component result (host,
+// agent, component), equals the truth's endpoint or one in Also. For a
+// host-wide truth (agent "") the agent of the diagnosed component is
+// ignored: host web-01 component go matches whatever agent label the
+// runtime metrics carry. A diagnosed host-wide group (agent "") whose
+// host and component match a truth with an agent is accepted too
+// (cpu_interference reported as web-01/web/cpu). AC@k is 1 when one of
+// the first k components of the diagnosis (its Components list, causes
+// first, as vscope diagnose prints them) is correct.
+//
+// # Metrics
+//
+// Ranked metrics are identified by host/agent/component/metric and
+// compared with the truth's expected metrics (Truth.Metrics, cause and
+// symptom roles alike): Avg@5 is analysis.AvgK over the ranking, and
+// HitRate@150% analysis.HitRate.
+//
+// # Time to a correct top-1
+//
+// After the run, the store is diagnosed again over growing windows from
+// the fault's start (every Step of TTDStep up to the fault's end), each
+// with the same baseline; the first window whose top-1 component is
+// correct gives the time from the fault's start to a correct top-1
+// (-1 when none is).
+package scenario
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/vscope/vscope/analysis"
+	"github.com/vscope/vscope/datasets/faults"
+	"github.com/vscope/vscope/datasets/webstore"
+	"github.com/vscope/vscope/vscope/diagnose"
+	"github.com/vscope/vscope/vscope/store"
+)
+
+// Placements.
+const (
+	Tier1     = "tier1"
+	Collector = "collector"
+)
+
+// Case is one scenario: a fault kind at a placement with a seed.
+type Case struct {
+	Kind      faults.Kind
+	Placement string
+	Seed      uint64
+}
+
+// String is kind@placement#seed.
+func (c Case) String() string { return fmt.Sprintf("%s@%s#%d", c.Kind, c.Placement, c.Seed) }
+
+// target is where the fault goes for a placement, "" if the kind has no
+// such placement (the generated faults only happen on web servers).
+func target(k faults.Kind, placement string) string {
+	host := "web-01"
+	if placement == Collector {
+		if k.Generated() {
+			return ""
+		}
+		host = "col-01"
+	}
+	switch k {
+	case faults.SlowSink:
+		return host + "/k1"
+	case faults.TinyChannel:
+		return host + "/c1"
+	case faults.NetDelay, faults.NetLoss:
+		return host // every link out of a web server, or into a collector
+	}
+	return host
+}
+
+// params are the fault's parameters: strong enough to be seen in a short
+// run.
+func params(k faults.Kind) string {
+	switch k {
+	case faults.SlowSink:
+		return ",delay=300ms"
+	case faults.CPUInterference:
+		return ",threads=2"
+	case faults.NetDelay:
+		return ",delay=150ms"
+	case faults.NetLoss:
+		return ",loss=0.3,rto=300ms"
+	case faults.TinyChannel:
+		return ",capacity=200"
+	case faults.GCStorm:
+		return ",rate=100MB,live=16MB,gogc=10"
+	case faults.FlashCrowd:
+		return ",factor=10"
+	case faults.ErrorStorm:
+		return ",rate=0.5"
+	}
+	return ""
+}
+
+// Cases lists kinds x placements x seeds, leaving out kinds with no such
+// placement.
+func Cases(kinds []faults.Kind, placements []string, seeds []uint64) []Case {
+	var out []Case
+	for _, s := range seeds {
+		for _, k := range kinds {
+			for _, p := range placements {
+				if target(k, p) != "" {
+					out = append(out, Case{k, p, s})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// Config is how each run is done.
+type Config struct {
+	// Command runs a member process of the flow (see faults.FlowConfig).
+	Command []string
+	Env     []string
+	// Dir is where the run directories go (one per run, created).
+	Dir string
+	// WebHosts and Collectors size the flow (2 and 2).
+	WebHosts, Collectors int
+	// Lead is the log time before the fault (the baseline), Dur the
+	// fault's, After the log time replayed after it (2m, 2m, 30s).
+	Lead, Dur, After time.Duration
+	// Speed is the replay's speed (10).
+	Speed float64
+	// SampleInterval is the agents' sampling period and the diagnosis'
+	// step (250ms).
+	SampleInterval time.Duration
+	// TTDStep is the growth of the windows of the time to a correct top-1
+	// (wall time; 0: Dur/Speed/8; negative: not measured).
+	TTDStep time.Duration
+	// Logger gets the flow's messages (default: discarded).
+	Logger *slog.Logger
+}
+
+func (c *Config) defaults() {
+	if c.WebHosts <= 0 {
+		c.WebHosts = 2
+	}
+	if c.Collectors <= 0 {
+		c.Collectors = 2
+	}
+	if c.Lead <= 0 {
+		c.Lead = 2 * time.Minute
+	}
+	if c.Dur <= 0 {
+		c.Dur = 2 * time.Minute
+	}
+	if c.After <= 0 {
+		c.After = 30 * time.Second
+	}
+	if c.Speed <= 0 {
+		c.Speed = 10
+	}
+	if c.SampleInterval <= 0 {
+		c.SampleInterval = 250 * time.Millisecond
+	}
+	if c.TTDStep == 0 {
+		c.TTDStep = time.Duration(float64(c.Dur) / c.Speed / 8)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Run is the outcome of one scenario.
+type Run struct {
+	Fault     string `json:"fault"`
+	Placement string `json:"placement"`
+	Seed      uint64 `json:"seed"`
+	Spec      string `json:"spec"`
+	// Truth is the truth's endpoint (Also the other accepted ones).
+	Truth string   `json:"truth"`
+	Also  []string `json:"also,omitempty"`
+	// Top3 are the first three components of the diagnosis, TopMetrics
+	// its first five metrics (host/agent/component/metric).
+	Top3       []string `json:"top3"`
+	TopMetrics []string `json:"top_metrics"`
+	// Correct is whether the top-1 component is right; Rank the rank of
+	// the first right component (0: none).
+	Correct bool `json:"correct"`
+	Rank    int  `json:"rank"`
+	// AC1, AC3, Avg5, HitRate150 are this run's scores.
+	AC1        float64 `json:"ac1"`
+	AC3        float64 `json:"ac3"`
+	Avg5       float64 `json:"avg5"`
+	HitRate150 float64 `json:"hitrate150"`
+	// TTD is the seconds from the fault's start to the first growing
+	// window with a correct top-1 (-1: none, or not measured).
+	TTD float64 `json:"ttd_seconds"`
+	// Status is the diagnosis' status; Err what went wrong, if anything.
+	Status  string  `json:"status"`
+	Seconds float64 `json:"seconds"`
+	Dir     string  `json:"dir"`
+	Err     string  `json:"error,omitempty"`
+}
+
+// RunCase runs one scenario and scores it. A run whose flow or diagnosis
+// failed comes back with Err set and zero scores.
+func RunCase(ctx context.Context, cfg Config, c Case) Run {
+	cfg.defaults()
+	t0 := time.Now()
+	r := Run{Fault: string(c.Kind), Placement: c.Placement, Seed: c.Seed, TTD: -1}
+	err := runCase(ctx, cfg, c, &r)
+	if err != nil {
+		r.Err = err.Error()
+	}
+	r.Seconds = math.Round(time.Since(t0).Seconds()*10) / 10
+	return r
+}
+
+func runCase(ctx context.Context, cfg Config, c Case, r *Run) error {
+	tg := target(c.Kind, c.Placement)
+	if tg == "" {
+		return fmt.Errorf("%s has no %s placement", c.Kind, c.Placement)
+	}
+	spec, err := faults.ParseSpec(fmt.Sprintf("%s@%s,start=+%v,dur=%v%s", c.Kind, tg, cfg.Lead, cfg.Dur, params(c.Kind)))
+	if err != nil {
+		return err
+	}
+	r.Spec = spec.String()
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp(cfg.Dir, strings.ReplaceAll(c.String(), "#", "-")+"-")
+	if err != nil {
+		return err
+	}
+	r.Dir = dir
+	ws := webstore.NewConfig(cfg.Lead + cfg.Dur + cfg.After)
+	ws.Seed = c.Seed
+	ws.WebHosts = cfg.WebHosts
+	sc := faults.Scenario{
+		Flow: faults.FlowConfig{
+			Dir: dir, Collectors: cfg.Collectors, Command: cfg.Command, Env: cfg.Env,
+			SampleInterval: cfg.SampleInterval, Retry: time.Minute, Logger: cfg.Logger,
+		},
+		Webstore: &ws, Speed: cfg.Speed, Faults: []faults.Spec{spec},
+	}
+	res, err := faults.Run(ctx, sc)
+	if res == nil {
+		return err
+	}
+	if err != nil {
+		// The scenario's own errors (a fault that did not go in or out)
+		// are reported, the store is still diagnosed.
+		r.Err = err.Error()
+	}
+	if len(res.Truth) == 0 {
+		return errors.Join(err, errors.New("no truth recorded"))
+	}
+	tr := res.Truth[0]
+	r.Truth, r.Also = tr.Endpoint, tr.Also
+	return errors.Join(err, score(ctx, cfg, res, tr, r))
+}
+
+// score diagnoses the run's store and compares it with the truth.
+func score(ctx context.Context, cfg Config, res *faults.Result, tr faults.Truth, r *Run) error {
+	st, err := store.OpenDuckDB(ctx, res.StorePath, store.Options{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	topo, err := diagnose.ReadTopologyFile(res.TopologyPath)
+	if err != nil {
+		return err
+	}
+	base := tr.Start.Sub(res.Start)
+	if base < 10*cfg.SampleInterval {
+		return fmt.Errorf("baseline %v too short", base)
+	}
+	opts := func(at time.Time) diagnose.Options {
+		return diagnose.Options{At: at, Window: at.Sub(tr.Start), Baseline: base, Step: cfg.SampleInterval, Topology: topo, Top: 50}
+	}
+	d, err := diagnose.Run(ctx, st, opts(tr.End))
+	if err != nil {
+		return fmt.Errorf("diagnose: %w", err)
+	}
+	r.Status = d.Status
+	Score(d, tr, r)
+	if cfg.TTDStep > 0 {
+		for at := tr.Start.Add(cfg.TTDStep); !at.After(tr.End); at = at.Add(cfg.TTDStep) {
+			if ctx.Err() != nil {
+				break
+			}
+			g, err := diagnose.Run(ctx, st, opts(at))
+			if err != nil || len(g.Components) == 0 {
+				continue
+			}
+			if matches(tr, g.Components[0]) {
+				r.TTD = math.Round(at.Sub(tr.Start).Seconds()*100) / 100
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// Endpoint is a diagnosed component's host/agent/component
+// (host/component when it has no agent).
+func Endpoint(c diagnose.ComponentResult) string {
+	if c.Agent == "" {
+		return c.Host + "/" + c.Component
+	}
+	return c.Host + "/" + c.Agent + "/" + c.Component
+}
+
+// matches reports whether a diagnosed component is the truth's cause (see
+// the package doc).
+func matches(tr faults.Truth, c diagnose.ComponentResult) bool {
+	ep := Endpoint(c)
+	if ep == tr.Endpoint {
+		return true
+	}
+	for _, a := range tr.Also {
+		if ep == a {
+			return true
+		}
+	}
+	if c.Host != tr.Host || c.Component != tr.Component {
+		return false
+	}
+	return tr.Agent == "" || c.Agent == ""
+}
+
+func metricID(host, agent, comp, metric string) string {
+	return host + "/" + agent + "/" + comp + "/" + metric
+}
+
+// Score fills r's top components and metrics and its scores from a
+// diagnosis of the fault window.
+func Score(d *diagnose.Result, tr faults.Truth, r *Run) {
+	r.Top3, r.TopMetrics, r.Rank = nil, nil, 0
+	for i, c := range d.Components {
+		if i < 3 {
+			r.Top3 = append(r.Top3, Endpoint(c))
+		}
+		if r.Rank == 0 && matches(tr, c) {
+			r.Rank = i + 1
+		}
+	}
+	r.Correct = r.Rank == 1
+	r.AC1 = b2f(r.Rank == 1)
+	r.AC3 = b2f(r.Rank >= 1 && r.Rank <= 3)
+	ids := map[string]int{}
+	id := func(s string) int {
+		if n, ok := ids[s]; ok {
+			return n
+		}
+		ids[s] = len(ids)
+		return ids[s]
+	}
+	var gt []int
+	for _, m := range tr.Metrics {
+		if m.Change == "absent" {
+			continue // no samples in the window: nothing to rank
+		}
+		gt = append(gt, id(metricID(m.Host, m.Agent, m.Component, m.Metric)))
+	}
+	var ranking []int
+	for i, m := range d.Ranking {
+		s := metricID(m.Host, m.Agent, m.Component, m.Metric)
+		if i < 5 {
+			r.TopMetrics = append(r.TopMetrics, s)
+		}
+		ranking = append(ranking, id(s))
+	}
+	r.Avg5, r.HitRate150 = 0, 0
+	if len(gt) > 0 {
+		r.Avg5 = analysis.AvgK(ranking, gt, 5)
+		r.HitRate150 = analysis.HitRate(ranking, gt, 1.5)
+	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Summary is the suite's figures over its runs.
+type Summary struct {
+	AC1        float64 `json:"ac1"`
+	AC3        float64 `json:"ac3"`
+	Avg5       float64 `json:"avg5"`
+	HitRate150 float64 `json:"hitrate150"`
+	// TTDMedian is the median time to a correct top-1 over the runs that
+	// reached one (-1: none did); TTDFound how many did.
+	TTDMedian float64 `json:"ttd_median_seconds"`
+	TTDFound  int     `json:"ttd_found"`
+	Runs      int     `json:"runs"`
+	Errors    int     `json:"errors"`
+	Details   []Run   `json:"details"`
+}
+
+// Summarize averages the runs' scores (a failed run counts as a miss).
+func Summarize(runs []Run) Summary {
+	s := Summary{Runs: len(runs), Details: runs, TTDMedian: -1}
+	if len(runs) == 0 {
+		return s
+	}
+	var ttd []float64
+	for _, r := range runs {
+		s.AC1 += r.AC1
+		s.AC3 += r.AC3
+		s.Avg5 += r.Avg5
+		s.HitRate150 += r.HitRate150
+		if r.Err != "" {
+			s.Errors++
+		}
+		if r.TTD >= 0 {
+			ttd = append(ttd, r.TTD)
+		}
+	}
+	n := float64(len(runs))
+	s.AC1, s.AC3, s.Avg5, s.HitRate150 = s.AC1/n, s.AC3/n, s.Avg5/n, s.HitRate150/n
+	s.TTDFound = len(ttd)
+	if len(ttd) > 0 {
+		sortFloats(ttd)
+		s.TTDMedian = ttd[len(ttd)/2]
+	}
+	return s
+}
+
+func sortFloats(x []float64) {
+	for i := 1; i < len(x); i++ {
+		for j := i; j > 0 && x[j] < x[j-1]; j-- {
+			x[j], x[j-1] = x[j-1], x[j]
+		}
+	}
+}
+
+// RunDir is a default parent directory for the runs.
+func RunDir() string {
+	return filepath.Join(os.TempDir(), "vscope-suite-"+time.Now().Format("20060102-150405"))
+}

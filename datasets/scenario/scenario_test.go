@@ -1,0 +1,102 @@
+package scenario
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/vscope/vscope/datasets/faults"
+	"github.com/vscope/vscope/vscope/diagnose"
+)
+
+// memberEnv makes the test binary a member process of the flow.
+const memberEnv = "VSCOPE_SCENARIO_TEST_MEMBER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(memberEnv) == "1" {
+		if err := faults.MemberMain(os.Args[1:], os.Stderr); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func testConfig(t *testing.T) Config {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Config{Command: []string{exe}, Env: []string{memberEnv + "=1"}, Dir: t.TempDir()}
+}
+
+func checkRun(t *testing.T, r Run) {
+	t.Helper()
+	t.Logf("%s: truth %s top3 %v rank %d ac1 %v ac3 %v avg5 %.2f hr150 %.2f ttd %v status %s in %vs; metrics %v; err %q",
+		r.Spec, r.Truth, r.Top3, r.Rank, r.AC1, r.AC3, r.Avg5, r.HitRate150, r.TTD, r.Status, r.Seconds, r.TopMetrics, r.Err)
+	if r.Truth == "" {
+		t.Fatalf("no truth: %+v", r)
+	}
+	if len(r.Top3) == 0 || len(r.TopMetrics) == 0 {
+		t.Fatalf("no ranking: %+v", r)
+	}
+	for _, v := range []float64{r.AC1, r.AC3, r.Avg5, r.HitRate150} {
+		if math.IsNaN(v) || v < 0 || v > 1 {
+			t.Errorf("score %v out of [0,1]", v)
+		}
+	}
+	if r.AC1 > r.AC3 {
+		t.Errorf("ac1 %v > ac3 %v", r.AC1, r.AC3)
+	}
+}
+
+// TestOneScenario runs one short scenario end to end: a flow, a fault, its
+// truth, a diagnosis and the scores (not that the diagnosis is right).
+func TestOneScenario(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a flow of agent processes")
+	}
+	cfg := testConfig(t)
+	cfg.Lead, cfg.Dur, cfg.After, cfg.Speed = time.Minute, time.Minute, 20*time.Second, 10
+	r := RunCase(context.Background(), cfg, Case{Kind: faults.SlowSink, Placement: Collector, Seed: 1})
+	checkRun(t, r)
+	s := Summarize([]Run{r})
+	if s.Runs != 1 || s.AC1 != r.AC1 || s.Avg5 != r.Avg5 {
+		t.Errorf("summary %+v", s)
+	}
+}
+
+// TestSuiteLong runs every kind at every placement (VSCOPE_TEST_LONG=1).
+func TestSuiteLong(t *testing.T) {
+	if os.Getenv("VSCOPE_TEST_LONG") != "1" {
+		t.Skip("VSCOPE_TEST_LONG=1 runs the whole suite")
+	}
+	cfg := testConfig(t)
+	var runs []Run
+	for _, c := range Cases(faults.Kinds, []string{Tier1, Collector}, []uint64{1}) {
+		r := RunCase(context.Background(), cfg, c)
+		checkRun(t, r)
+		runs = append(runs, r)
+	}
+	s := Summarize(runs)
+	t.Logf("ac1 %.3f ac3 %.3f avg5 %.3f hitrate150 %.3f over %d runs", s.AC1, s.AC3, s.Avg5, s.HitRate150, s.Runs)
+}
+
+func TestMatches(t *testing.T) {
+	tr := faults.Truth{Host: "web-01", Component: "cpu", Endpoint: "web-01/cpu"}
+	if !matches(tr, diagnoseComp("web-01", "", "cpu")) || !matches(tr, diagnoseComp("web-01", "web", "cpu")) || matches(tr, diagnoseComp("web-02", "", "cpu")) {
+		t.Error("host-wide match")
+	}
+	tr = faults.Truth{Host: "col-01", Agent: "col", Component: "k1", Endpoint: "col-01/col/k1", Also: []string{"col-01/col/c1"}}
+	if !matches(tr, diagnoseComp("col-01", "col", "k1")) || !matches(tr, diagnoseComp("col-01", "col", "c1")) || matches(tr, diagnoseComp("col-01", "col", "r1")) {
+		t.Error("component match")
+	}
+}
+
+func diagnoseComp(host, agent, comp string) diagnose.ComponentResult {
+	return diagnose.ComponentResult{Host: host, Agent: agent, Component: comp}
+}
