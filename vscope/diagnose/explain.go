@@ -260,6 +260,29 @@ func assignRoles(g *graph, tol int) {
 		sort.Slice(rest, func(i, j int) bool { return earlier(rest[i], rest[j]) })
 		spread(rest[:1])
 	}
+	// A symptom's parent is the explainer that changed last before it in
+	// the same tree (t1's channel filled after t1's sink slowed, which
+	// followed the collector's sink), so that a why reads as the chain.
+	for _, v := range flagged {
+		nd := g.nodes[v]
+		if nd.role != RoleSymptom {
+			continue
+		}
+		best := -1
+		for _, u := range explained[v] {
+			x := g.nodes[u]
+			if x.root != nd.root || x.onset >= nd.onset {
+				continue
+			}
+			if best < 0 || x.onset > g.nodes[best].onset ||
+				(x.onset == g.nodes[best].onset && x.key.String() < g.nodes[best].key.String()) {
+				best = u
+			}
+		}
+		if best >= 0 && best != nd.parent {
+			nd.parent, nd.relation = best, rels[[2]int{best, v}]
+		}
+	}
 	for _, v := range flagged {
 		if nd := g.nodes[v]; nd.role == RoleSymptom && nd.root >= 0 {
 			g.nodes[nd.root].symptoms++

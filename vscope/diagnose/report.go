@@ -29,6 +29,12 @@ func onsetString(t *time.Time, ref time.Time) string {
 	return clock(*t, ref)
 }
 
+// newTable is a table whose long cells (evidence, why) wrap at 72 columns.
+func newTable(w io.Writer) *tablewriter.Table {
+	return tablewriter.NewWriter(w).Options(tablewriter.WithHeaderAutoFormat(tw.Off),
+		tablewriter.WithRowAutoWrap(tw.WrapNormal), tablewriter.WithRowMaxWidth(72))
+}
+
 // WriteTable writes the summary, the ranking and the anomalous components
 // as text tables.
 func WriteTable(w io.Writer, r *Result) error {
@@ -44,7 +50,7 @@ func WriteTable(w io.Writer, r *Result) error {
 	}
 	if len(r.Ranking) > 0 {
 		fmt.Fprintln(w)
-		t := tablewriter.NewWriter(w).Options(tablewriter.WithHeaderAutoFormat(tw.Off))
+		t := newTable(w)
 		t.Header("Rank", "Metric", "Component", "Host", "Score", "Onset", "Evidence")
 		for _, m := range r.Ranking {
 			if err := t.Append([]string{
@@ -66,7 +72,7 @@ func WriteTable(w io.Writer, r *Result) error {
 	}
 	if len(comps) > 0 {
 		fmt.Fprintln(w)
-		t := tablewriter.NewWriter(w).Options(tablewriter.WithHeaderAutoFormat(tw.Off))
+		t := newTable(w)
 		t.Header("Role", "Component", "Host", "Score", "Onset", "Why")
 		for _, c := range comps {
 			if err := t.Append([]string{
