@@ -27,7 +27,7 @@ func newEvalCmd() *cobra.Command {
 next to the floors a method must beat, so that scripts and people can compare.`,
 		Args: cobra.NoArgs,
 	}
-	cmd.AddCommand(newEvalInterpCmd(), newEvalNABCmd())
+	cmd.AddCommand(newEvalInterpCmd(), newEvalNABCmd(), newEvalSuiteCmd())
 	return cmd
 }
 
