@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -115,15 +116,15 @@ func TestFlowFaults(t *testing.T) {
 		x := byKind[SlowSink]
 		p99 := read("col-01", "col", "k1", "batch_duration_p99_seconds")
 		b0, b1 := before(x)
-		pre, during := p99.max(b0, b1), p99.max(x.Start, x.End.Add(300*time.Millisecond))
-		check(x.Kind, during >= 0.3 && pre < 0.3, "col-01 sink batch p99 %.3fs before, %.3fs during", pre, during)
+		pre, during := p99.mean(b0, b1), p99.max(x.Start, x.End.Add(300*time.Millisecond))
+		check(x.Kind, during >= 0.3 && during > 2*pre, "col-01 sink batch p99 %.3fs before (mean), %.3fs during (max)", pre, during)
 	}
 	{
 		x := byKind[NetDelay]
 		p99 := read("web-01", "web", "k1", "batch_duration_p99_seconds")
 		b0, b1 := before(x)
-		pre, during := p99.max(b0, b1), p99.max(x.Start, x.End.Add(300*time.Millisecond))
-		check(x.Kind, during >= 0.3 && pre < 0.3, "web-01 sink batch p99 %.3fs before, %.3fs during (2 x 150 ms)", pre, during)
+		pre, during := p99.mean(b0, b1), p99.max(x.Start, x.End.Add(300*time.Millisecond))
+		check(x.Kind, during >= 0.3 && during > 2*pre, "web-01 sink batch p99 %.3fs before (mean), %.3fs during (max; 2 x 150 ms)", pre, during)
 	}
 	{
 		// The dead collector has no samples; the survivor takes what the
@@ -158,7 +159,9 @@ func TestFlowFaults(t *testing.T) {
 		b0, b1 := before(x)
 		pre, during := cpu.mean(b0, b1), cpu.mean(x.Start.Add(200*time.Millisecond), x.End)
 		o := other.mean(x.Start.Add(200*time.Millisecond), x.End)
-		check(x.Kind, during > pre+20 && during > o+20, "web-02 cpu user %.0f%% before, %.0f%% during (web-01 %.0f%%)", pre, during, o)
+		// A busy thread pinned to one of 2 CPUs is up to 50% of the
+		// machine; on a loaded machine it gets less.
+		check(x.Kind, during > pre+10 && during > o+10, "web-02 cpu user %.0f%% before, %.0f%% during (web-01 %.0f%%)", pre, during, o)
 	}
 	{
 		x := byKind[DiskFull]
@@ -171,8 +174,8 @@ func TestFlowFaults(t *testing.T) {
 		x := byKind[NetLoss]
 		p99 := read("web-02", "web", "k1", "batch_duration_p99_seconds")
 		b0, b1 := before(x)
-		pre, during := p99.max(b0, b1), p99.max(x.Start, x.End.Add(300*time.Millisecond))
-		check(x.Kind, during >= 0.3 && pre < 0.3, "web-02 sink batch p99 %.3fs before, %.3fs during (RTO 300 ms)", pre, during)
+		pre, during := p99.mean(b0, b1), p99.max(x.Start, x.End.Add(300*time.Millisecond))
+		check(x.Kind, during >= 0.3 && during > 2*pre, "web-02 sink batch p99 %.3fs before (mean), %.3fs during (max; RTO 300 ms)", pre, during)
 	}
 	{
 		x := byKind[FlashCrowd]
@@ -180,6 +183,17 @@ func TestFlowFaults(t *testing.T) {
 		b0, b1 := before(x)
 		pre, during := r.mean(b0, b1), r.max(x.Start, x.End)
 		check(x.Kind, during > 1.8*pre, "web-01 intake %.0f/s before, up to %.0f/s during", pre, during)
+	}
+	// The truth's own first cause metric moved as it says, for every
+	// fault but the error storm (its lines change in content more than
+	// in number).
+	for _, x := range tr {
+		if x.Kind == ErrorStorm {
+			continue
+		}
+		b0, b1 := before(x)
+		msg, ok := causeMoved(t, s, x, b0, b1, res.End)
+		check(x.Kind, ok, "truth's cause metric: %s", msg)
 	}
 	if os.Getenv("VSCOPE_FAULTS_KEEP") != "" {
 		t.Logf("run directory: %s", res.Dir)
@@ -220,4 +234,112 @@ func (tr *trace) count(from, to time.Time) int {
 	n := 0
 	tr.each(from, to, func(float64) { n++ })
 	return n
+}
+
+// causeMoved checks that the first cause metric of a truth record moved
+// the way the record says, during the fault against the window before
+// the first fault (from, to). It returns a description, and false if it
+// did not move.
+func causeMoved(t *testing.T, s *store.DuckDB, x Truth, base0, base1, end time.Time) (string, bool) {
+	t.Helper()
+	var m *Metric
+	for i := range x.Metrics {
+		if x.Metrics[i].Role == "cause" {
+			m = &x.Metrics[i]
+			break
+		}
+	}
+	if m == nil {
+		return "no cause metric", false
+	}
+	mat, err := s.Read(context.Background(), store.Query{Filter: store.Filter{Host: m.Host, Agent: m.Agent, Component: m.Component, Kind: m.Kind, Metric: m.Metric},
+		From: base0.Add(-time.Second), To: end, Step: 200 * time.Millisecond})
+	if err != nil || len(mat.Series) != 1 {
+		return fmt.Sprintf("%s/%s/%s %s: %d series, %v", m.Host, m.Agent, m.Component, m.Metric, len(mat.Series), err), false
+	}
+	tr := &trace{m: mat}
+	name := fmt.Sprintf("%s/%s/%s %s", m.Host, m.Agent, m.Component, m.Metric)
+	pre := tr.mean(base0, base1)
+	from, to := x.Start.Add(200*time.Millisecond), x.End.Add(300*time.Millisecond)
+	switch m.Change {
+	case "up":
+		during := tr.max(from, to)
+		return fmt.Sprintf("%s %.3g before, up to %.3g", name, pre, during), during > 1.5*pre && during > pre+1e-3
+	case "down":
+		during := math.Inf(1)
+		tr.each(from, to, func(v float64) { during = math.Min(during, v) })
+		return fmt.Sprintf("%s %.3g before, down to %.3g", name, pre, during), during < 0.7*pre
+	case "absent":
+		n := tr.count(x.Start.Add(400*time.Millisecond), x.End)
+		return fmt.Sprintf("%s: %d samples while absent", name, n), n == 0
+	}
+	return "change " + m.Change, false
+}
+
+// TestFlowFaultsEach (long): every fault alone in a flow of 4 web servers
+// and 2 collectors, in placements the short test does not use (tier-1
+// sinks, a whole collector's links, a tier-1 agent killed, a tier-1
+// file channel's disk). Each run loses nothing and its truth's cause
+// metric moves.
+func TestFlowFaultsEach(t *testing.T) {
+	if os.Getenv("VSCOPE_TEST_LONG") != "1" {
+		t.Skip("VSCOPE_TEST_LONG=1: 12 flows of 15 s")
+	}
+	const at = "start=+40s,dur=40s"
+	for _, tc := range []struct {
+		spec    string
+		channel string
+	}{
+		{"slow_sink@web-03/k1," + at + ",delay=300ms", ""},
+		{"slow_sink@col-02," + at + ",delay=500ms", ""},
+		{"cpu_interference@col-01," + at, ""},
+		{"net_delay@col-02," + at + ",delay=100ms", ""},
+		{"net_loss@web-04," + at + ",loss=0.2", ""},
+		{"tiny_channel@col-02," + at + ",capacity=500", ""},
+		{"gc_storm@col-01," + at, ""},
+		{"collector_crash@col-01," + at, ""},
+		{"collector_crash@web-02," + at, "file"},
+		{"disk_full@web-01," + at, ""},
+		{"flash_crowd@web-03," + at + ",factor=6", ""},
+		{"error_storm@web-04," + at + ",rate=0.6", ""},
+	} {
+		name, _, _ := strings.Cut(tc.spec, ",")
+		t.Run(strings.NewReplacer("@", "-", "/", "-").Replace(name), func(t *testing.T) {
+			sp := mustSpec(t, tc.spec)
+			cfg := webstore.NewConfig(2 * time.Minute)
+			fc := testFlow(t)
+			fc.SampleInterval = 200 * time.Millisecond
+			fc.Channel = tc.channel
+			ctx := context.Background()
+			res, err := Run(ctx, Scenario{Flow: fc, Webstore: &cfg, Speed: 10, Faults: []Spec{sp}, Verify: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := res.Delivery
+			t.Logf("routed %d, acked %d, parquet rows %d %v, lost %d, duplicates %d; timing error %.2f%%",
+				res.Route.Routed, res.Route.Acked, d.Rows, d.PerCollector, d.Lost, d.Duplicates, 100*res.Replay.TimingError())
+			if res.Lost() != 0 || d.Unexpected != 0 || len(d.Unfinished) > 0 {
+				t.Errorf("lost %d, unexpected %d, unfinished %v", res.Lost(), d.Unexpected, d.Unfinished)
+			}
+			if len(res.Truth) != 1 {
+				t.Fatalf("truth %+v", res.Truth)
+			}
+			x := res.Truth[0]
+			t.Logf("truth %s %s: %s", x.Kind, x.Endpoint, x.Effect)
+			if x.Kind == ErrorStorm {
+				return
+			}
+			s, err := store.OpenDuckDB(ctx, res.StorePath, store.Options{ReadOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			msg, ok := causeMoved(t, s, x, res.Start.Add(time.Second), x.Start, res.End)
+			if !ok {
+				t.Errorf("cause metric did not move: %s", msg)
+			} else {
+				t.Log(msg)
+			}
+		})
+	}
 }

@@ -153,19 +153,20 @@ type proc struct {
 	port        int // http source (tier 1) or forward source (collector)
 	fileChannel bool
 	diskDir     string // tmpfs under the file channel, if any
-	overrides   confOverrides
 
-	mu      sync.Mutex // protects the fields below
-	cmd     *exec.Cmd
-	done    chan struct{} // closed when cmd has exited
-	err     error
-	control string // the control API's address
-	pid     int
+	mu        sync.Mutex // protects the fields below
+	overrides confOverrides
+	cmd       *exec.Cmd
+	done      chan struct{} // closed when cmd has exited
+	err       error
+	control   string // the control API's address
+	pid       int
 }
 
 // confOverrides change a member's configuration for a fault.
 type confOverrides struct {
-	capacity int // channel capacity (tiny channel); 0: the normal one
+	capacity  int // channel capacity (tiny channel); 0: the normal one
+	sinkBatch int // the sink's batch size; 0: the normal one
 }
 
 // Flow is a running local flow. Its methods are safe for concurrent use.
@@ -204,6 +205,9 @@ func StartFlow(ctx context.Context, cfg FlowConfig) (_ *Flow, err error) {
 	dir, err := filepath.Abs(cfg.Dir)
 	if err != nil {
 		return nil, err
+	}
+	if strings.ContainsAny(dir, ", \t\n") {
+		return nil, fmt.Errorf("flow: run directory %q: a comma or blank would split the file channels' dataDirs", dir)
 	}
 	cfg.Dir = dir
 	for _, d := range []string{"conf", "logs", "run", "data", "channels"} {
@@ -376,11 +380,17 @@ func (f *Flow) confText(p *proc) string {
 	if p.fileChannel {
 		capacity = 1000000
 	}
-	if p.overrides.capacity > 0 {
-		capacity = p.overrides.capacity
+	p.mu.Lock()
+	o := p.overrides
+	p.mu.Unlock()
+	if o.capacity > 0 {
+		capacity = o.capacity
 		tx = min(tx, capacity)
 	}
 	batch := min(500, tx)
+	if o.sinkBatch > 0 {
+		batch = min(batch, o.sinkBatch)
+	}
 	if f.lay.isCollector(p.host) {
 		line(src + "type = forward")
 		line(src + "bind = 127.0.0.1")
@@ -416,7 +426,11 @@ func (f *Flow) confText(p *proc) string {
 		line(sk + "parquet.rollInterval = 30")
 		line(sk + "parquet.rollSize = 0")
 		line(sk + "parquet.rollCount = 0")
-		line(sk+"parquet.batchSize = %d", min(1000, tx))
+		pb := min(1000, tx)
+		if o.sinkBatch > 0 {
+			pb = min(pb, o.sinkBatch)
+		}
+		line(sk+"parquet.batchSize = %d", pb)
 		line(sk + "parquet.headers = host tier")
 	} else {
 		var members []string

@@ -301,7 +301,7 @@ func (f *Flow) Inject(ctx context.Context, s Spec) (*Injection, error) {
 	case TinyChannel:
 		c := s.Int("capacity", 200)
 		params["capacity"] = strconv.Itoa(c)
-		if err := f.reconfigure(ctx, p, confOverrides{capacity: c}); err != nil {
+		if err := f.shrinkChannel(ctx, p, c); err != nil {
 			return nil, err
 		}
 		cause = ref{t.host, ag, t.comp, kChannel}
@@ -407,17 +407,43 @@ func (f *Flow) reconfigure(ctx context.Context, p *proc, o confOverrides) error 
 	p.mu.Lock()
 	p.overrides = o
 	p.mu.Unlock()
-	if o.capacity > 0 {
-		if c, err := f.Counters(ctx, p.host); err == nil {
-			if n, _ := strconv.Atoi(c["CHANNEL."+ChannelName]["ChannelSize"]); n > o.capacity {
-				f.log.Warn("tiny_channel: the channel holds more events than the new capacity; the reload moves them and may refuse some", "host", p.host, "size", n, "capacity", o.capacity)
-			}
-		}
-	}
 	if err := os.WriteFile(p.conf, []byte(f.confText(p)), 0o644); err != nil {
 		return err
 	}
 	return f.control(ctx, p.host, "/reload", nil)
+}
+
+// shrinkChannel reloads a member with a channel of capacity c. A file
+// channel recovers its events from its own storage. A memory channel is
+// replaced and the agent moves the old one's events (and the batch its
+// sink had taken) into the new one before the new sinks start, so what
+// does not fit would be lost (agent.retire): first the sink's batch is
+// made small, then the reload waits until the channel holds little.
+func (f *Flow) shrinkChannel(ctx context.Context, p *proc, c int) error {
+	if p.fileChannel {
+		return f.reconfigure(ctx, p, confOverrides{capacity: c})
+	}
+	small := confOverrides{sinkBatch: max(c/2, 1)}
+	if err := f.reconfigure(ctx, p, small); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		cs, err := f.Counters(ctx, p.host)
+		if err != nil {
+			return err
+		}
+		n, _ := strconv.Atoi(cs["CHANNEL."+ChannelName]["ChannelSize"])
+		if n <= c/2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return errors.Join(fmt.Errorf("tiny_channel on %s: its memory channel still holds %d events, more than the new capacity %d leaves room for; a reload now would lose events", p.host, n, c),
+				f.reconfigure(ctx, p, confOverrides{}))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return f.reconfigure(ctx, p, confOverrides{capacity: c, sinkBatch: small.sinkBatch})
 }
 
 // burn starts the busy process of a CPU-interference fault next to the
