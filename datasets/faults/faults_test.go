@@ -136,7 +136,7 @@ func TestFlowFaults(t *testing.T) {
 		live := read("col-01", "col", "r1", "EventAcceptedRate").mean(w0, w1)
 		drain := read("web-01", "web", "k1", "EventDrainSuccessRate").mean(w0, w1) + read("web-02", "web", "k1", "EventDrainSuccessRate").mean(w0, w1)
 		in := read("web-01", "web", "r1", "EventAcceptedRate").mean(w0, w1) + read("web-02", "web", "r1", "EventAcceptedRate").mean(w0, w1)
-		check(x.Kind, n == 0 && after > 0 && live > 0.8*drain && drain > 0.5*in,
+		check(x.Kind, n == 0 && after > 0 && live > 0.6*drain && drain > 0.5*in,
 			"col-02 samples while down %d (after the restart %d); col-01 takes %.0f/s of the %.0f/s the tier-1 sinks drain (they take in %.0f/s)", n, after, live, drain, in)
 	}
 	{
