@@ -96,9 +96,9 @@ func runLocalReplay(ctx context.Context, stdout io.Writer, f replayFlags, speed 
 		sc.Replay.Progress = rep.Update
 	}
 	sc.OnStart = func(fl *faults.Flow) {
-		fmt.Fprintf(stdout, "replaying %s\n  through a local flow %s: %d tier-1 agents (%s, %s channel) -> %d collectors (%s), %s\n",
-			in.desc, fl.Dir(), len(in.hosts), strings.Join(in.hosts, " "), f.channel, f.collectors,
-			strings.Join(fl.Collectors(), " "), paceText(speed))
+		fmt.Fprintf(stdout, "replaying %s\n  through a local flow %s: %s (%s, %s channel) -> %s (%s), %s\n",
+			in.desc, fl.Dir(), plural(len(in.hosts), "tier-1 agent"), strings.Join(in.hosts, " "), f.channel,
+			plural(f.collectors, "collector"), strings.Join(fl.Collectors(), " "), paceText(speed))
 		for _, s := range in.faults {
 			fmt.Fprintf(stdout, "  fault %s\n", s)
 		}
@@ -148,6 +148,13 @@ func runLocalReplay(ctx context.Context, stdout io.Writer, f replayFlags, speed 
 		return fmt.Errorf("%d events lost", lost)
 	}
 	return nil
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
 
 func sortedKeys(m map[string]int64) []string {
