@@ -45,8 +45,8 @@ metrics against the truth's expected metrics, and the time from the fault's star
 top-1 (diagnoses over growing windows). A run takes about 20-40 s.
 
 --quick runs 8 kinds (the ones acting on the flow) at the collector placement with seed 1.
-Without it: every kind at both placements (the generated faults, flash_crowd and error_storm,
-only on a web server) for each of --seeds. --runs N stops after N runs.`,
+Without it: every kind at both placements (flash_crowd and error_storm only on a web server,
+collector_crash only on a collector) for each of --seeds. --runs N stops after N runs.`,
 		Example: `  vscope eval suite --quick
   vscope eval suite --seeds 1,2,3 --format json > suite.json
   vscope eval suite --kinds slow_sink,gc_storm --placements collector`,

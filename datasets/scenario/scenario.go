@@ -74,9 +74,15 @@ type Case struct {
 func (c Case) String() string { return fmt.Sprintf("%s@%s#%d", c.Kind, c.Placement, c.Seed) }
 
 // target is where the fault goes for a placement, "" if the kind has no
-// such placement (the generated faults only happen on web servers).
+// such placement (the generated faults only happen on web servers, a crash
+// only on a collector).
 func target(k faults.Kind, placement string) string {
 	host := "web-01"
+	if k == faults.CollectorCrash && placement != Collector {
+		// A tier-1 agent's memory channel dies with it: the flow refuses
+		// to kill it (the crash is a collector's fault).
+		return ""
+	}
 	if placement == Collector {
 		if k.Generated() {
 			return ""
