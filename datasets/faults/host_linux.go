@@ -259,7 +259,9 @@ func fillTo(path string, free int64) (int64, error) {
 	return n, nil
 }
 
-// childAttr makes a child process die with the flow's process.
+// childAttr makes a child process die with the flow's process, and puts
+// it in a process group of its own so a Ctrl-C at the terminal reaches
+// only the flow's process, which stops the agents in order.
 func childAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 }

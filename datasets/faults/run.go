@@ -133,7 +133,7 @@ func Run(ctx context.Context, sc Scenario) (*Result, error) {
 	res.Truth = f.Truth()
 	errs = append(errs, WriteTruth(res.TruthPath, res.Truth))
 	if sc.Verify {
-		d, err := f.Verify(ctx)
+		d, err := f.Verify(context.WithoutCancel(ctx)) // also after an interrupt
 		res.Delivery = &d
 		errs = append(errs, err)
 	}
