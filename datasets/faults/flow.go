@@ -700,10 +700,16 @@ func (f *Flow) teardown(ctx context.Context) error {
 		delete(f.burners, h)
 	}
 	f.mu.Unlock()
+	// An agent that stops does not wait for a durable (file) channel to
+	// drain: its events would stay on disk, not reach the Parquet files.
+	// So each tier stops only once its channels are empty and its sinks
+	// idle.
+	f.waitDrained(ctx, f.lay.tier1, wait)
 	stopGroup(f.lay.tier1)
 	for _, px := range f.links {
 		_ = px.Close()
 	}
+	f.waitDrained(ctx, f.lay.cols, wait)
 	stopGroup(f.lay.cols)
 	var cgroups []string
 	for _, p := range f.procs {
@@ -730,6 +736,40 @@ func (f *Flow) teardown(ctx context.Context) error {
 
 // newCmd makes the command of args.
 func newCmd(args []string) *exec.Cmd { return exec.Command(args[0], args[1:]...) }
+
+// waitDrained waits (up to limit) until every running member of hosts has
+// an empty channel and a sink that drained nothing since the last look:
+// nothing queued, nothing in flight.
+func (f *Flow) waitDrained(ctx context.Context, hosts []string, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	type look struct{ size, drained string }
+	last := map[string]look{}
+	for {
+		busy := []string{}
+		for _, h := range hosts {
+			if p := f.procs[h]; p == nil || !p.running() {
+				continue
+			}
+			c, err := f.Counters(ctx, h)
+			if err != nil {
+				continue
+			}
+			now := look{c["CHANNEL."+ChannelName]["ChannelSize"], c["SINK."+SinkName]["EventDrainSuccessCount"]}
+			if now.size != "0" || now != last[h] {
+				busy = append(busy, h)
+			}
+			last[h] = now
+		}
+		if len(busy) == 0 {
+			return
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			f.log.Warn("stopping agents whose channels have not drained; their events stay in their channels", "hosts", busy)
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
 
 // freePort asks the kernel for a free loopback port.
 func freePort() (int, error) {

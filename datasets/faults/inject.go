@@ -201,11 +201,11 @@ func (f *Flow) Inject(ctx context.Context, s Spec) (*Injection, error) {
 	var effect string
 	var cause ref
 	var also []string
+	// up: who sends to the target (the tier-1 agents, for a collector);
+	// peers: the other collectors.
 	var up, peers []string
-	for _, w := range f.lay.tier1 {
-		if f.lay.isCollector(t.host) {
-			up = append(up, w)
-		}
+	if f.lay.isCollector(t.host) {
+		up = slices.Clone(f.lay.tier1)
 	}
 	for _, c := range f.lay.cols {
 		if c != t.host {
@@ -396,7 +396,7 @@ func (f *Flow) truthFor(s Spec, cause ref, up, peers []string) Truth {
 		return t
 	}
 	if s.Kind == CollectorCrash && !f.lay.isCollector(cause.host) {
-		up = nil
+		up, peers = nil, nil // a tier-1 agent: only its own metrics vanish
 	}
 	t.Metrics = expectedMetrics(s.Kind, cause, up, peers, &f.lay)
 	return t
