@@ -246,8 +246,10 @@ func (a *Agent) Apply(ctx context.Context, cfg *config.Agent) error {
 	for _, w := range cfg.Warnings {
 		a.log.Warn(w)
 	}
+	var moves []*channelUnit // replaced channels whose events go to their successor
 	if a.cfg != nil {
-		if err := a.retire(ctx, p); err != nil {
+		var err error
+		if moves, err = a.retire(ctx, p); err != nil {
 			a.log.Error("reload", "err", err)
 		}
 	}
@@ -265,6 +267,21 @@ func (a *Agent) Apply(ctx context.Context, cfg *config.Agent) error {
 	for _, u := range p.sinks {
 		u.supervise(context.WithoutCancel(ctx))
 	}
+	// A replaced channel's events move into its successor while the new
+	// sinks drain it, so a smaller successor takes them all, and before the
+	// sources start, so they stay ahead of new events.
+	for _, old := range moves {
+		next := p.channels[old.name]
+		n, err := moveAll(ctx, old.ch, next.ch)
+		if err != nil {
+			a.log.Error("reload: events left in the replaced channel", "channel", old.name, "moved", n, "left", queued(old.ch), "err", err)
+		} else if n > 0 {
+			a.log.Info("moved events into reconfigured channel", "channel", old.name, "events", n)
+		}
+		if err := old.stop(ctx); err != nil {
+			a.log.Error("reload", "err", err)
+		}
+	}
 	for _, u := range p.sources {
 		u.supervise(context.WithoutCancel(ctx))
 	}
@@ -279,8 +296,11 @@ func (a *Agent) Apply(ctx context.Context, cfg *config.Agent) error {
 	return nil
 }
 
-// retire stops the running components in favour of plan p.
-func (a *Agent) retire(ctx context.Context, p *plan) error {
+// retire stops the running components in favour of plan p. It returns the
+// replaced channels whose events Apply moves into their successors once
+// the new sinks run; those are not stopped yet.
+func (a *Agent) retire(ctx context.Context, p *plan) ([]*channelUnit, error) {
+	var moves []*channelUnit
 	var errs []error
 	if err := stopAll(ctx, a.sources); err != nil {
 		errs = append(errs, err)
@@ -304,13 +324,11 @@ func (a *Agent) retire(ctx context.Context, p *plan) error {
 	}
 	for _, c := range leaving {
 		if next, ok := p.channels[c.name]; ok {
-			if sharesStorage(next.ch, c.ch) {
-				a.log.Info("reconfigured channel recovers its events from its own storage", "channel", c.name, "events", queued(c.ch))
-			} else if n, err := transfer(ctx, c.ch, next.ch); err != nil {
-				errs = append(errs, fmt.Errorf("channel %s: moved %d events, then: %w", c.name, n, err))
-			} else if n > 0 {
-				a.log.Info("moved events into reconfigured channel", "channel", c.name, "events", n)
+			if !sharesStorage(next.ch, c.ch) {
+				moves = append(moves, c)
+				continue
 			}
+			a.log.Info("reconfigured channel recovers its events from its own storage", "channel", c.name, "events", queued(c.ch))
 		} else if n := queued(c.ch); n > 0 {
 			errs = append(errs, fmt.Errorf("channel %s removed with %d events not drained", c.name, n))
 		}
@@ -321,7 +339,7 @@ func (a *Agent) retire(ctx context.Context, p *plan) error {
 			a.reg.Remove(monitor.KindChannel, c.name)
 		}
 	}
-	return errors.Join(errs...)
+	return moves, errors.Join(errs...)
 }
 
 // storageSharer is implemented by durable channels (the file channel): a
@@ -371,9 +389,9 @@ func waitEmpty(ctx context.Context, ch component.Channel) {
 // transfer moves every event of from into to, a batch at a time, each
 // batch committed in to before it is committed out of from.
 func transfer(ctx context.Context, from, to component.Channel) (int, error) {
-	moved := 0
+	moved, chunk := 0, 100
 	for {
-		tx, err := from.Take(ctx, 100)
+		tx, err := from.Take(ctx, chunk)
 		if err != nil {
 			return moved, err
 		}
@@ -383,12 +401,32 @@ func transfer(ctx context.Context, from, to component.Channel) (int, error) {
 		}
 		if err := to.Put(ctx, evs); err != nil {
 			_ = tx.Rollback()
+			if errors.Is(err, component.ErrTooLarge) && chunk > 1 {
+				chunk /= 2 // the successor's transactionCapacity is smaller
+				continue
+			}
 			return moved, err
 		}
 		if err := tx.Commit(); err != nil {
 			return moved, err
 		}
 		moved += len(evs)
+	}
+}
+
+// moveAll transfers every event of from into to, waiting while to is full
+// (its sinks are draining it) until ctx ends.
+func moveAll(ctx context.Context, from, to component.Channel) (int, error) {
+	total := 0
+	for {
+		n, err := transfer(ctx, from, to)
+		total += n
+		if err == nil || !errors.Is(err, component.ErrChannelFull) {
+			return total, err
+		}
+		if !sleepCtx(ctx, 10*time.Millisecond) {
+			return total, ctx.Err()
+		}
 	}
 }
 

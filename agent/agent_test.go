@@ -409,3 +409,30 @@ func (stuckSink) Stop(context.Context) error                  { return nil }
 func (stuckSink) Process(context.Context) (component.Status, error) {
 	return component.Backoff, nil
 }
+
+// A reload that shrinks a memory channel below its backlog (capacity and
+// transactionCapacity) loses nothing: the backlog moves into the smaller
+// channel while its new sink drains it.
+func TestReloadShrinkingChannelWithBacklogLosesNothing(t *testing.T) {
+	st := newFlowState()
+	f := testFactories(st)
+	a := New("a1", f, fastOptions())
+	ctx := context.Background()
+	if err := a.Apply(ctx, loadConf(t, f, fmt.Sprintf(flowConf, 100, 0, 20000, 10))); err != nil {
+		t.Fatal(err)
+	}
+	await(t, "a backlog", func() bool { return a.Channel("c1").(*channel.Memory).Len() > 3000 })
+	small := strings.Replace(fmt.Sprintf(flowConf, 10, 0, 500, 10), "transactionCapacity = 100", "transactionCapacity = 10", 1)
+	if err := a.Apply(ctx, loadConf(t, f, small)); err != nil {
+		t.Fatal(err)
+	}
+	if c := a.Channel("c1").(*channel.Memory).Capacity(); c != 500 {
+		t.Fatalf("channel capacity %d after reload, want 500", c)
+	}
+	target := st.deliveredCount() + 500
+	await(t, "flow after the reload", func() bool { return st.deliveredCount() >= target })
+	if err := a.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st.checkExactlyOnce(t)
+}
