@@ -375,16 +375,7 @@ func (s *SpoolDir) Stop(ctx context.Context) error {
 	if r == nil {
 		return nil
 	}
-	close(r.quit)
-	var err error
-	select {
-	case <-r.done:
-	case <-ctx.Done():
-		err = fmt.Errorf("spooldir: stop: %w", ctx.Err())
-		r.cancel()
-		<-r.done
-	}
-	r.cancel()
+	err := stopLoop(ctx, "spooldir", r.quit, r.done, r.cancel)
 	s.set.Counter.MarkStopped()
 	return err
 }

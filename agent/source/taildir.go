@@ -359,16 +359,7 @@ func (t *Taildir) Stop(ctx context.Context) error {
 	if r == nil {
 		return nil
 	}
-	close(r.quit)
-	var err error
-	select {
-	case <-r.done:
-	case <-ctx.Done():
-		err = fmt.Errorf("TAILDIR: stop: %w", ctx.Err())
-		r.cancel()
-		<-r.done
-	}
-	r.cancel()
+	err := stopLoop(ctx, "TAILDIR", r.quit, r.done, r.cancel)
 	t.set.Counter.MarkStopped()
 	if r.err != nil {
 		err = errors.Join(err, r.err)
