@@ -28,6 +28,7 @@ func newAgentCmd() *cobra.Command {
 		check, all           bool
 		metricsTo, storeTok  string        // metric store (store.go)
 		sampleEvery          time.Duration // metric sampling interval
+		ctl                  controlFlags  // watch operators' control API (agentcontrol.go)
 	)
 	cmd := &cobra.Command{
 		Use:   "agent -f FILE -n NAME[,NAME...]",
@@ -42,7 +43,8 @@ and stop in the order given, so list the senders before their collectors.`,
 		Example: `  vscope agent -f flume.conf -n a1
   vscope agent -f flume.conf -n a1 --http :41414     # GET /metrics, /metrics.json on 127.0.0.1
   vscope agent -f flume.conf -n a1 --check           # validate only
-  vscope agent -f tiers.conf --all --http :41414     # every agent of the file in one process`,
+  vscope agent -f tiers.conf --all --http :41414     # every agent of the file in one process
+  vscope agent -f flume.conf -n a1 --control :7070 --control-token-file /etc/vscope/token   # vscope dpg deploy`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			names, err := agentNames(file, name, all)
@@ -89,6 +91,14 @@ and stop in the order given, so list the senders before their collectors.`,
 				}
 				defer stopMetrics()
 			}
+			if ctl.addr != "" {
+				stopControl, err := startControl(ctx, ctl, names, registries(agents), nil)
+				if err != nil {
+					_ = stopAgents(context.Background(), agents)
+					return err
+				}
+				defer stopControl()
+			}
 			slog.Info("agent started", "agent", name, "file", file)
 			if !noReload {
 				for _, a := range agents {
@@ -115,6 +125,7 @@ and stop in the order given, so list the senders before their collectors.`,
 	fl.StringVar(&metricsTo, "store", "", "sample metrics into this store: a directory, a .duckdb file, http://COLLECTOR:PORT or vm+http://HOST:PORT (default: none)")
 	fl.StringVar(&storeTok, "store-token", "", "bearer token for a collector store (default $VSCOPE_STORE_TOKEN)")
 	fl.DurationVar(&sampleEvery, "sample-interval", time.Second, "how often metrics are sampled into --store")
+	ctl.register(fl)
 	return cmd
 }
 

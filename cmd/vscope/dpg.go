@@ -24,9 +24,11 @@ func newDPGCmd() *cobra.Command {
 		Short: "Plan Distributed Processing Graphs of watch nodes on running flows",
 		Long: `A DPG is a tree of watch nodes (filter, detect, aggregate, forward) placed on the hosts of the
 flows, from every host's metrics to the analysis root. 'vscope dpg plan' chooses the topology and
-placement that cost least under the hosts' and links' capacities, and says why.`,
+placement that cost least under the hosts' and links' capacities, and says why. 'vscope dpg
+deploy' runs a plan's watch nodes in the agents through their control APIs (vscope agent
+--control), 'vscope dpg status' shows them, 'vscope dpg undeploy' removes them.`,
 	}
-	cmd.AddCommand(newDPGPlanCmd(), newDPGSynthCmd())
+	cmd.AddCommand(newDPGPlanCmd(), newDPGSynthCmd(), newDPGDeployCmd(), newDPGStatusCmd(), newDPGUndeployCmd(), newDPGNodeCmd())
 	return cmd
 }
 

@@ -17,11 +17,17 @@ type detector interface {
 
 // fitDetector fits method on X (rows are samples, columns the
 // component's series). SPE needs two columns and a subspace; where it
-// cannot fit, robust z stands in.
-func fitDetector(method string, X *mat.Dense, span int) (detector, error) {
+// cannot fit, robust z stands in. The robust scale of a series is at
+// least rel times its median's magnitude: a gauge that sat still through
+// the history (a memory high-water mark) would otherwise make any
+// movement of it look like an anomaly of hundreds of deviations.
+func fitDetector(method string, X *mat.Dense, span int, rel float64) (detector, error) {
 	b, err := analysis.FitBaseline(X)
 	if err != nil {
 		return nil, err
+	}
+	for j, m := range b.Median {
+		b.Scale[j] = math.Max(b.Scale[j], rel*math.Abs(m))
 	}
 	switch method {
 	case MethodEWMA:

@@ -97,6 +97,10 @@ type DetectSpec struct {
 	// Persist is how many samples in a row must reach the threshold
 	// before the component alarms.
 	Persist int `json:"persist,omitempty"`
+	// MinScale is the least robust scale of a series as a fraction of its
+	// median's magnitude (robust z and EWMA): changes smaller than that
+	// share of a level do not count however still the series was.
+	MinScale float64 `json:"min_scale,omitempty"`
 }
 
 // AggregateSpec is the summary period and size.
@@ -166,6 +170,7 @@ func (s *Spec) Normalize() error {
 		fill(&s.Detect.Threshold, t)
 	}
 	fill(&s.Detect.Persist, 3)
+	fill(&s.Detect.MinScale, 0.02)
 	fill(&s.Aggregate.Window, model.Duration(10*time.Second))
 	fill(&s.Aggregate.TopK, 8)
 	fill(&s.Aggregate.Report, s.Detect.Threshold/2)
@@ -228,6 +233,9 @@ func (s *Spec) Normalize() error {
 	}
 	if !(s.Detect.Threshold > 0) {
 		bad("detect.threshold", "%v: must be > 0", s.Detect.Threshold)
+	}
+	if !(s.Detect.MinScale >= 0 && s.Detect.MinScale < 1) {
+		bad("detect.min_scale", "%v: want a fraction in [0, 1)", s.Detect.MinScale)
 	}
 	if s.Detect.Persist < 1 {
 		bad("detect.persist", "%d: must be >= 1", s.Detect.Persist)

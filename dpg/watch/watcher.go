@@ -19,7 +19,7 @@ type watcher struct {
 	spec  *Spec
 	winMs int64
 	rawMs int64
-	warm  int // samples before the first fit
+	warm  int // samples before the first fit: a full detect window
 	keep  int // history rows per component
 
 	comps map[compKey]*compState
@@ -92,7 +92,7 @@ func (w *watcher) configure(spec *Spec, interval time.Duration) {
 	w.winMs = max(1, time.Duration(spec.Aggregate.Window).Milliseconds())
 	w.rawMs = time.Duration(spec.Forward.RawWindow).Milliseconds()
 	ws := spec.Detect.WindowSamples
-	w.warm = max(10, ws/2)
+	w.warm = ws
 	rawRows := 1
 	if interval > 0 {
 		rawRows = int(time.Duration(spec.Forward.RawWindow)/interval) + 1
@@ -220,7 +220,8 @@ func (w *watcher) fit(c *compState) {
 			normal++
 		}
 	}
-	skip := normal >= w.warm
+	// A shift that outlasts half the history becomes the new normal.
+	skip := normal >= max(10, w.spec.Detect.WindowSamples/2)
 	rows := c.n
 	if skip {
 		rows = normal
@@ -237,7 +238,7 @@ func (w *watcher) fit(c *compState) {
 	if len(data) < 2*p {
 		return
 	}
-	det, err := fitDetector(w.spec.Detect.Method, mat.NewDense(len(data)/p, p, data), max(2, w.spec.Detect.WindowSamples/4))
+	det, err := fitDetector(w.spec.Detect.Method, mat.NewDense(len(data)/p, p, data), max(2, w.spec.Detect.WindowSamples/4), w.spec.Detect.MinScale)
 	if err != nil {
 		c.fitErr = true // counted as unwatched; a new column clears it
 		return
