@@ -233,7 +233,7 @@ col.sinks.k1.batchSize = 100
 	if c := roles["t1/c1"]; c.Role != diagnose.RoleSymptom || c.CausedBy != "colhost/col/k1" {
 		t.Errorf("t1/c1: %s caused by %q (%s), want a symptom of colhost/col/k1", c.Role, c.CausedBy, c.Why)
 	}
-	if b, err := os.ReadFile(html); err != nil || !strings.Contains(string(b), "<svg") {
+	if b, err := os.ReadFile(html); err != nil || !strings.Contains(string(b), `id="chart-series"`) {
 		t.Errorf("html report: %v", err)
 	}
 	// Before the fault the collector is not blamed. (The tier-1 agent may

@@ -42,6 +42,7 @@ configured with Flume's properties files) and diagnoses what goes wrong in the f
 	root.AddCommand(newReplayCmd())
 	root.AddCommand(newDPGCmd())
 	root.AddCommand(newDiagnoseCmd())
+	root.AddCommand(newUICmd())
 	return root
 }
 

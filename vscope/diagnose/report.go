@@ -1,16 +1,20 @@
 package diagnose
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"html/template"
 	"io"
-	"math"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/olekukonko/tablewriter"
 	"github.com/olekukonko/tablewriter/tw"
+
+	"github.com/vscope/vscope/vscope/store"
+	"github.com/vscope/vscope/vscope/web"
 )
 
 // componentName is agent/component, or the component alone for host-wide
@@ -102,57 +106,246 @@ func WriteJSON(w io.Writer, r *Result) error {
 	return enc.Encode(r)
 }
 
-// WriteHTML writes a self-contained page: the summary, the anomaly score
-// over the window, the ranking, the components and the hosts.
+// WriteHTML writes the report as one self-contained HTML file (the charting
+// library, the script and the data are inlined; viewing it needs no
+// network): the likely cause at the top, the flow graph coloured by score,
+// the contributions of the ranked metrics, the anomaly score over the
+// window, the top metrics over baseline and window with the episodes and
+// onsets marked, then the ranking, components, hosts and notes as tables.
+// A vscope built without Apache ECharts (see package web) writes the page
+// with a notice that its charts need `make assets` in their place.
 func WriteHTML(w io.Writer, r *Result) error {
-	return htmlPage.Execute(w, htmlData{R: r, Chart: scoreChart(r), Ref: r.Window.To})
+	d := htmlData{R: r, Ref: r.Window.To, Verdict: verdictOf(r),
+		CSS: template.CSS(web.ReportCSS()), Script: template.JS(web.InlineScript(web.ReportJS()))}
+	if js, err := web.ECharts(); err != nil {
+		d.NoCharts = err.Error()
+	} else {
+		d.ECharts = template.JS(web.InlineScript(js))
+	}
+	return htmlPage.Execute(w, d)
 }
 
 type htmlData struct {
-	R     *Result
-	Chart template.HTML
-	Ref   time.Time
+	R        *Result
+	Ref      time.Time
+	Verdict  verdict
+	CSS      template.CSS
+	ECharts  template.JS
+	Script   template.JS
+	NoCharts string
 }
 
-// scoreChart draws the anomaly score of every point as an inline SVG, with
-// the limit (1) as a line and the episodes shaded.
-func scoreChart(r *Result) template.HTML {
-	s := r.Traces.RowScore
-	n := len(s)
-	if n == 0 {
+// verdict is the banner at the top of the report: the culprit at a glance.
+type verdict struct {
+	Class  string // cause, none, nodata
+	Label  string
+	Title  string
+	Where  string
+	Metric string
+	Why    string
+	Others []string // further causes
+	Effect string   // how many symptoms it explains
+}
+
+func verdictOf(r *Result) verdict {
+	switch r.Status {
+	case StatusNoData:
+		return verdict{Class: "nodata", Label: "No data", Title: first(r.Summary)}
+	case StatusNoAnomaly:
+		v := verdict{Class: "none", Label: "No anomaly", Title: "Nothing left its normal range in this window"}
+		if len(r.Summary) > 0 {
+			v.Title = r.Summary[0]
+		}
+		return v
+	}
+	var causes []ComponentResult
+	symptoms := 0
+	for _, c := range r.Components {
+		switch c.Role {
+		case RoleCause:
+			causes = append(causes, c)
+		case RoleSymptom:
+			symptoms++
+		}
+	}
+	if len(causes) == 0 {
+		return verdict{Class: "cause", Label: "Anomaly", Title: first(r.Summary)}
+	}
+	c := causes[0]
+	v := verdict{Class: "cause", Label: "Likely cause", Title: componentTitle(c), Where: c.Name(), Why: c.Why}
+	for _, m := range r.Ranking {
+		if m.Host == c.Host && m.Agent == c.Agent && m.Component == c.Component {
+			v.Metric = fmt.Sprintf("%s: %s → %s", m.Metric, num(m.Baseline), num(m.Peak))
+			if m.Onset != nil {
+				v.Metric += " from " + clock(*m.Onset, r.Window.To)
+			}
+			v.Metric += fmt.Sprintf(" (score %.1f)", m.Score)
+			break
+		}
+	}
+	for _, o := range causes[1:] {
+		v.Others = append(v.Others, componentTitle(o))
+	}
+	switch symptoms {
+	case 0:
+	case 1:
+		v.Effect = "1 other anomalous component is traced back to it"
+	default:
+		v.Effect = fmt.Sprintf("%d other anomalous components are traced back to it", symptoms)
+	}
+	if len(causes) > 1 {
+		v.Label = fmt.Sprintf("Likely cause (1 of %d)", len(causes))
+	}
+	return v
+}
+
+// componentTitle names a component for the banner: "sink k1 of agent a1
+// on host h1".
+func componentTitle(c ComponentResult) string {
+	return compKey{c.Host, c.Agent, c.Component, c.Kind}.label()
+}
+
+func first(s []string) string {
+	if len(s) == 0 {
 		return ""
 	}
-	const W, H = 900.0, 160.0
-	top := 2.0
-	for _, v := range s {
-		if !math.IsNaN(v) && !math.IsInf(v, 0) {
-			top = math.Max(top, v)
+	return s[0]
+}
+
+// addReportData fills what the HTML report draws beyond the analysis: the
+// flow edges between the result's components, and the stretch of baseline
+// before the window for the ranked metrics, read again from st (one read
+// per component). A failed read becomes a note: the report then plots the
+// window alone.
+func addReportData(ctx context.Context, st store.Store, o Options, r *Result) {
+	r.Topology.Flow = FlowEdges(r.Components, o.Topology)
+	if len(r.Ranking) == 0 || o.Baseline <= 0 || r.Window.Rows == 0 {
+		return
+	}
+	steps := min(r.Window.Rows, 3600, int(o.Baseline/o.Step))
+	from := r.Window.From.Add(-time.Duration(steps) * o.Step)
+	type compOf struct{ host, agent, component, kind string }
+	byComp := map[compOf][]int{} // component -> ranked metrics
+	var order []compOf
+	for i, m := range r.Ranking {
+		k := compOf{m.Host, m.Agent, m.Component, m.Kind}
+		if _, ok := byComp[k]; !ok {
+			order = append(order, k)
+		}
+		byComp[k] = append(byComp[k], i)
+	}
+	before := make([]Floats, len(r.Ranking))
+	var times []int64
+	for _, k := range order {
+		m, err := st.Read(ctx, store.Query{
+			Filter: store.Filter{Host: k.host, Agent: k.agent, Component: k.component, Kind: k.kind},
+			From:   from, To: r.Window.From, Step: o.Step,
+		})
+		if err != nil {
+			r.Notes = append(r.Notes, fmt.Sprintf("report: the baseline before the window was not plotted: %v", err))
+			return
+		}
+		times = m.Times
+		for _, i := range byComp[k] {
+			want := store.Series{Host: k.host, Agent: k.agent, Component: k.component, Kind: k.kind, Metric: r.Ranking[i].Metric}
+			for j, s := range m.Series {
+				if s == want {
+					before[i] = m.Column(j)
+					break
+				}
+			}
 		}
 	}
-	top = math.Min(top, 50) // a huge peak would flatten the rest
-	x := func(i int) float64 { return W * float64(i) / math.Max(1, float64(n-1)) }
-	y := func(v float64) float64 { return H - H*math.Min(v, top)/top }
-	var b strings.Builder
-	fmt.Fprintf(&b, `<svg viewBox="0 0 %g %g" width="100%%" height="%g" role="img" aria-label="anomaly score">`, W, H+2, H+2)
-	if len(r.Traces.Times) == n && n > 1 {
-		t0, t1 := r.Traces.Times[0], r.Traces.Times[n-1]
-		span := t1.Sub(t0).Seconds()
-		for _, e := range r.Episodes {
-			a := W * e.From.Sub(t0).Seconds() / span
-			z := W * e.To.Sub(t0).Seconds() / span
-			fmt.Fprintf(&b, `<rect x="%.1f" y="0" width="%.1f" height="%g" fill="#fde2e2"/>`, a, math.Max(z-a, 1), H)
+	for _, t := range times {
+		r.Traces.BeforeTimes = append(r.Traces.BeforeTimes, time.UnixMilli(t).UTC())
+	}
+	for i := range r.Traces.Metrics {
+		if k := r.Traces.Metrics[i].Rank - 1; k >= 0 && k < len(before) {
+			r.Traces.Metrics[i].Before = before[k]
 		}
 	}
-	fmt.Fprintf(&b, `<line x1="0" x2="%g" y1="%.1f" y2="%.1f" stroke="#c00" stroke-dasharray="4 3"/>`, W, y(1), y(1))
-	b.WriteString(`<polyline fill="none" stroke="#225" stroke-width="1" points="`)
-	for i, v := range s {
-		if math.IsNaN(v) {
+}
+
+// FlowEdges lists the flow edges between components, named by
+// ComponentResult.Name, the way the diagnosis joins them: the edges of topo
+// whose ends are among the components, and inside every agent that topo
+// gives no edges for, every source to every channel to every sink.
+func FlowEdges(comps []ComponentResult, topo *Topology) []FlowEdge {
+	type agentKey struct{ host, agent string }
+	isFlow := func(c ComponentResult) bool { return c.Agent != "" && c.Kind != "process" && c.Kind != "runtime" }
+	byName := map[[2]string][]ComponentResult{}
+	agents := map[agentKey][]ComponentResult{}
+	for _, c := range comps {
+		if isFlow(c) {
+			byName[[2]string{c.Agent, c.Component}] = append(byName[[2]string{c.Agent, c.Component}], c)
+			agents[agentKey{c.Host, c.Agent}] = append(agents[agentKey{c.Host, c.Agent}], c)
+		}
+	}
+	var out []FlowEdge
+	seen := map[FlowEdge]bool{}
+	add := func(a, b ComponentResult) {
+		e := FlowEdge{From: a.Name(), To: b.Name()}
+		if e.From != e.To && !seen[e] {
+			seen[e] = true
+			out = append(out, e)
+		}
+	}
+	match := func(e Endpoint) []ComponentResult {
+		var m []ComponentResult
+		for _, c := range byName[[2]string{e.Agent, e.Component}] {
+			if e.Host == "" || e.Host == c.Host {
+				m = append(m, c)
+			}
+		}
+		return m
+	}
+	given := map[agentKey]bool{}
+	if topo != nil {
+		for _, e := range topo.Edges {
+			for _, a := range match(e.From) {
+				for _, b := range match(e.To) {
+					if a.Host == b.Host && a.Agent == b.Agent {
+						given[agentKey{a.Host, a.Agent}] = true
+					}
+					add(a, b)
+				}
+			}
+		}
+	}
+	keys := make([]agentKey, 0, len(agents))
+	for k := range agents {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		return keys[i].host+"\x00"+keys[i].agent < keys[j].host+"\x00"+keys[j].agent
+	})
+	for _, k := range keys {
+		if given[k] {
 			continue
 		}
-		fmt.Fprintf(&b, "%.1f,%.1f ", x(i), y(v))
+		var src, ch, snk []ComponentResult
+		for _, c := range agents[k] {
+			switch c.Kind {
+			case "source":
+				src = append(src, c)
+			case "channel":
+				ch = append(ch, c)
+			case "sink":
+				snk = append(snk, c)
+			}
+		}
+		for _, a := range src {
+			for _, b := range ch {
+				add(a, b)
+			}
+		}
+		for _, a := range ch {
+			for _, b := range snk {
+				add(a, b)
+			}
+		}
 	}
-	b.WriteString(`"/></svg>`)
-	return template.HTML(b.String()) // numbers only
+	return out
 }
 
 var htmlPage = template.Must(template.New("report").Funcs(template.FuncMap{
@@ -160,35 +353,71 @@ var htmlPage = template.Must(template.New("report").Funcs(template.FuncMap{
 	"onset": onsetString,
 	"name":  componentName,
 	"f1":    func(v float64) string { return fmt.Sprintf("%.1f", v) },
+	"num":   num,
+	"join":  strings.Join,
 }).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
-<title>vscope diagnose: {{.R.Status}}</title>
-<style>
-body{font-family:system-ui,sans-serif;margin:2em;max-width:75em;color:#222}
-table{border-collapse:collapse;margin:1em 0;font-size:90%}
-th,td{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top}
-th{background:#f3f3f3} .cause{background:#fde2e2} .symptom{background:#fff4d6}
-.muted{color:#777}
-</style></head><body>
-<h1>vscope diagnose: {{.R.Status}}</h1>
-<p class="muted">window {{t .R.Window.From}} .. {{t .R.Window.To}} ({{.R.Window.Rows}} points at {{.R.Window.Step}}, {{.R.Window.Metrics}} of {{.R.Window.Series}} series scored{{if .R.Window.Filter}}, filter {{.R.Window.Filter}}{{end}});
-baseline {{t .R.Baseline.From}} .. {{t .R.Baseline.To}} ({{.R.Baseline.UsedRows}} of {{.R.Baseline.Rows}} points, {{.R.Baseline.Mode}}{{if eq .R.Baseline.Mode "pca"}}, {{.R.Baseline.Components}} components{{end}})</p>
-<ul>{{range .R.Summary}}<li>{{.}}</li>{{end}}</ul>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
+<title>vscope diagnose: {{if .Verdict.Where}}{{.Verdict.Where}}{{else}}{{.R.Status}}{{end}}</title>
+<style>{{.CSS}}</style></head>
+<body class="vs-report">
+<header class="vs-top">
+<span class="vs-brand">vscope diagnose</span>
+<span class="vs-window">window {{t .R.Window.From}} – {{t .R.Window.To}} · {{.R.Window.Rows}} points at {{.R.Window.Step}} · {{.R.Window.Metrics}} of {{.R.Window.Series}} series scored{{if .R.Window.Filter}} · filter {{.R.Window.Filter}}{{end}}</span>
+<span class="vs-window">baseline {{t .R.Baseline.From}} – {{t .R.Baseline.To}} · {{.R.Baseline.Mode}}{{if eq .R.Baseline.Mode "pca"}}, {{.R.Baseline.Components}} components{{end}}</span>
+</header>
+<main>
+<section class="vs-verdict vs-{{.Verdict.Class}}" id="verdict">
+<div class="vs-verdict-label">{{.Verdict.Label}}</div>
+<div class="vs-verdict-title">{{.Verdict.Title}}</div>
+{{if .Verdict.Metric}}<div class="vs-verdict-metric">{{.Verdict.Metric}}</div>{{end}}
+{{if .Verdict.Why}}<div class="vs-verdict-why">{{.Verdict.Why}}</div>{{end}}
+{{if .Verdict.Effect}}<div class="vs-verdict-why">{{.Verdict.Effect}}.</div>{{end}}
+{{if .Verdict.Others}}<div class="vs-verdict-why">Also a cause: {{join .Verdict.Others "; "}}.</div>{{end}}
+</section>
+{{if .NoCharts}}<div class="vs-nocharts" id="nocharts"><b>No charts in this report.</b> {{.NoCharts}}</div>{{end}}
+<ul class="vs-summary">{{range .R.Summary}}<li>{{.}}</li>{{end}}</ul>
+{{if ne .R.Status "no data"}}
+<div class="vs-row">
+<section class="vs-card vs-grow">
+<h2>Flow topology</h2>
+<p class="vs-muted">Components coloured by score (grey: normal, yellow to red: further out of range); a thick red ring marks the cause, orange the symptoms traced to it. Arrows follow the events.</p>
+<div class="vs-chart vs-tall" id="chart-flow" data-chart="flow"></div>
+</section>
+<section class="vs-card vs-grow">
+<h2>Contributions</h2>
+<p class="vs-muted">Each ranked metric's score (robust z + EWMA jump + PCA residual contribution, at its peak) next to its robust |z| alone (univariate), on a log scale when they span orders of magnitude. Red: cause, orange: symptom.</p>
+<div class="vs-chart vs-tall" id="chart-contrib" data-chart="contributions"></div>
+</section>
+</div>
+<section class="vs-card">
 <h2>Anomaly score</h2>
-<p class="muted">Each point's largest statistic over its limit (dashed line: 1); shaded: episodes.</p>
-{{.Chart}}
-{{if .R.Ranking}}<h2>Ranking</h2>
-<table><tr><th>Rank</th><th>Metric</th><th>Component</th><th>Host</th><th>Score</th><th>Onset</th><th>Evidence</th></tr>
-{{range .R.Ranking}}<tr class="{{.Role}}"><td>{{.Rank}}</td><td>{{.Metric}}</td><td>{{name .Agent .Component}}</td><td>{{.Host}}</td><td>{{f1 .Score}}</td><td>{{onset .Onset $.Ref}}</td><td>{{.Evidence}}</td></tr>
-{{end}}</table>{{end}}
-{{if .R.Components}}<h2>Components</h2>
-<table><tr><th>Role</th><th>Component</th><th>Host</th><th>Score</th><th>Onset</th><th>Why</th></tr>
-{{range .R.Components}}{{if ne .Role "unrelated"}}<tr class="{{.Role}}"><td>{{.Role}}</td><td>{{name .Agent .Component}}</td><td>{{.Host}}</td><td>{{f1 .Score}}</td><td>{{onset .Onset $.Ref}}</td><td>{{.Why}}</td></tr>
-{{end}}{{end}}</table>{{end}}
-{{if .R.Hosts}}<h2>Hosts</h2>
-<table><tr><th>Host</th><th>Role</th><th>Score</th><th>Why</th></tr>
-{{range .R.Hosts}}<tr class="{{.Role}}"><td>{{.Host}}</td><td>{{.Role}}</td><td>{{f1 .Score}}</td><td>{{.Why}}</td></tr>
-{{end}}</table>{{end}}
-{{if .R.Notes}}<h2>Notes</h2><ul>{{range .R.Notes}}<li>{{.}}</li>{{end}}</ul>{{end}}
+<p class="vs-muted">Each time point's largest statistic (SPE, T², largest residual) over its limit; above the dashed line (1) it is out of range; shaded: the anomalous episodes.</p>
+<div class="vs-chart vs-short" id="chart-score" data-chart="score"></div>
+</section>
+<section class="vs-card">
+<h2>Top metrics over baseline and window</h2>
+<p class="vs-muted">Grey: the baseline just before the window; blue: the window (shaded blue); red shading: anomalous episodes; red line: the metric's onset; dashed: its baseline median.</p>
+<div class="vs-series" id="chart-series" data-chart="series"></div>
+</section>
+{{end}}
+{{if .R.Ranking}}<section class="vs-card"><h2>Ranking</h2>
+<table class="vs-table"><thead><tr><th>#</th><th>Metric</th><th>Component</th><th>Host</th><th>Score</th><th>Onset</th><th>Evidence</th></tr></thead><tbody>
+{{range .R.Ranking}}<tr class="vs-{{.Role}}"><td>{{.Rank}}</td><td>{{.Metric}}</td><td>{{name .Agent .Component}}</td><td>{{.Host}}</td><td class="vs-num">{{f1 .Score}}</td><td>{{onset .Onset $.Ref}}</td><td>{{.Evidence}}</td></tr>
+{{end}}</tbody></table></section>{{end}}
+{{if .R.Components}}<section class="vs-card"><h2>Components</h2>
+<table class="vs-table"><thead><tr><th>Role</th><th>Component</th><th>Host</th><th>Score</th><th>Onset</th><th>Why</th></tr></thead><tbody>
+{{range .R.Components}}{{if ne .Role "unrelated"}}<tr class="vs-{{.Role}}"><td>{{.Role}}</td><td>{{name .Agent .Component}}</td><td>{{.Host}}</td><td class="vs-num">{{f1 .Score}}</td><td>{{onset .Onset $.Ref}}</td><td>{{.Why}}</td></tr>
+{{end}}{{end}}</tbody></table></section>{{end}}
+{{if .R.Hosts}}<section class="vs-card"><h2>Hosts</h2>
+<table class="vs-table"><thead><tr><th>Host</th><th>Role</th><th>Score</th><th>Why</th></tr></thead><tbody>
+{{range .R.Hosts}}{{if ne .Role "unrelated"}}<tr class="vs-{{.Role}}"><td>{{.Host}}</td><td>{{.Role}}</td><td class="vs-num">{{f1 .Score}}</td><td>{{.Why}}</td></tr>
+{{end}}{{end}}</tbody></table></section>{{end}}
+{{if .R.Notes}}<section class="vs-card"><h2>Notes</h2><ul class="vs-notes">{{range .R.Notes}}<li>{{.}}</li>{{end}}</ul></section>{{end}}
+</main>
+{{if .ECharts}}<script>{{.ECharts}}</script>{{end}}
+<script>{{.Script}}</script>
+<script>vscopeReport.render({{.R}}, {noCharts: {{.NoCharts}}});</script>
 </body></html>
 `))

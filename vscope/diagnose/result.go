@@ -166,6 +166,11 @@ type ComponentResult struct {
 	CausedBy string `json:"caused_by,omitempty"`
 }
 
+// Name is host/agent/component, or host/component for a host-level group.
+func (c ComponentResult) Name() string {
+	return compKey{c.Host, c.Agent, c.Component, c.Kind}.String()
+}
+
 // HostResult aggregates the components of one host.
 type HostResult struct {
 	Host  string  `json:"host"`
@@ -191,6 +196,16 @@ type TopologyInfo struct {
 	// Assumed is true when no cross-agent edge was known and agents were
 	// taken as connected in an unknown direction.
 	Assumed bool `json:"assumed"`
+	// Flow lists the flow edges between the components of the result, for
+	// drawing the flow graph (Run fills it; see FlowEdges).
+	Flow []FlowEdge `json:"flow,omitempty"`
+}
+
+// FlowEdge is a flow edge between two components, named as
+// ComponentResult.Name names them.
+type FlowEdge struct {
+	From string `json:"from"`
+	To   string `json:"to"`
 }
 
 // Traces are the series behind the charts of a report: the anomaly score
@@ -199,6 +214,11 @@ type Traces struct {
 	Times    []time.Time   `json:"times"`
 	RowScore Floats        `json:"row_score"`
 	Metrics  []MetricTrace `json:"metrics"`
+	// BeforeTimes are the time points of the stretch of the baseline just
+	// before the window (as long as the window, at most 3600 steps), which
+	// a report plots ahead of it; MetricTrace.Before holds the values. Run
+	// reads them again from the store for the ranked metrics only.
+	BeforeTimes []time.Time `json:"before_times,omitempty"`
 }
 
 // MetricTrace is the window of one ranked metric.
@@ -206,6 +226,9 @@ type MetricTrace struct {
 	Rank     int     `json:"rank"`
 	Baseline float64 `json:"baseline"`
 	Values   Floats  `json:"values"` // missing points are null
+	// Before is the metric at Traces.BeforeTimes, as stored (missing
+	// points are null).
+	Before Floats `json:"before,omitempty"`
 }
 
 // Floats is a series whose NaN (missing) values are written to JSON as null.
