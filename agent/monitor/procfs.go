@@ -58,11 +58,11 @@ func (s *Sampler) sampleRuntime(add addFunc, dt float64) {
 
 func (s *Sampler) emitRuntime(add addFunc, metric string, v float64, cumulative bool, dt float64) {
 	if !cumulative {
-		add("", "go", PointRuntime, metric, v)
+		add(s.proc, "go", PointRuntime, metric, v)
 		return
 	}
 	if r, ok := s.rate("runtime\x00"+metric, v, dt); ok {
-		add("", "go", PointRuntime, metric, r)
+		add(s.proc, "go", PointRuntime, metric, r)
 	}
 }
 
@@ -70,7 +70,7 @@ var clockTicks = 100.0 // USER_HZ on Linux
 
 // sampleProcess reads /proc/self: CPU, memory, threads, open files, I/O.
 func (s *Sampler) sampleProcess(add addFunc, dt float64) {
-	p := func(metric string, v float64) { add("", "process", PointProcess, metric, v) }
+	p := func(metric string, v float64) { add(s.proc, "process", PointProcess, metric, v) }
 	cum := func(metric string, v float64) {
 		if r, ok := s.rate("process\x00"+metric, v, dt); ok {
 			p(metric, r)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	rtmetrics "runtime/metrics"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -39,6 +40,10 @@ const (
 type Sampler struct {
 	host string
 	regs []*Registry
+	// proc labels the process and Go runtime series: the agents of the
+	// process, so that two agent processes on one host are two series and
+	// peers across hosts are the same agent's processes.
+	proc string
 
 	prevTime time.Time
 	prev     map[string]float64           // cumulative values by series key
@@ -54,6 +59,12 @@ func NewSampler(host string, regs ...*Registry) *Sampler {
 		host, _ = os.Hostname()
 	}
 	s := &Sampler{host: host, regs: regs, prev: map[string]float64{}, prevHist: map[string]map[string]uint64{}}
+	names := make([]string, 0, len(regs))
+	for _, r := range regs {
+		names = append(names, r.agent)
+	}
+	sort.Strings(names)
+	s.proc = strings.Join(names, ",")
 	for _, name := range runtimeMetrics {
 		s.rt = append(s.rt, rtmetrics.Sample{Name: name.name})
 	}

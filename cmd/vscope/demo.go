@@ -1,314 +1,356 @@
 package main
 
 import (
-	"bufio"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/tw"
 	"github.com/spf13/cobra"
 
-	"github.com/vscope/vscope/agent"
-	"github.com/vscope/vscope/agent/catalog"
-	"github.com/vscope/vscope/agent/config"
-	"github.com/vscope/vscope/agent/monitor"
+	"github.com/vscope/vscope/datasets/faults"
+	"github.com/vscope/vscope/datasets/replay"
+	"github.com/vscope/vscope/datasets/scenario"
+	"github.com/vscope/vscope/datasets/webstore"
+	"github.com/vscope/vscope/vscope/diagnose"
 )
 
-// demoConf is the flow the demo runs: a generator into a rolling file, and
-// the two servers a Flume user meets first (netcat, HTTP/JSON) into a
-// logger. Ports are filled in at run time.
-const demoConf = `# vscope demo: two flows in one agent
-demo.sources  = gen web nc
-demo.channels = bulk ops
-demo.sinks    = files console
+// demoOptions are the flags of vscope demo.
+type demoOptions struct {
+	format   string
+	fault    string
+	speed    float64
+	dir      string
+	html     string
+	seed     uint64
+	progress string
+	exe      string
+}
 
-# flow 1: a generator of 100-byte events into rolling files
-demo.sources.gen.type        = seq
-demo.sources.gen.totalEvents = %d
-demo.sources.gen.batchSize   = 1000
-demo.sources.gen.bodySize    = 100
-demo.sources.gen.channels    = bulk
-demo.channels.bulk.type                = memory
-demo.channels.bulk.capacity            = 100000
-demo.channels.bulk.transactionCapacity = 1000
-demo.sinks.files.type              = file_roll
-demo.sinks.files.channel           = bulk
-demo.sinks.files.sink.directory    = %s
-demo.sinks.files.sink.rollInterval = 1
-demo.sinks.files.batchSize         = 1000
-
-# flow 2: HTTP (Flume JSONHandler) and netcat into the log
-demo.sources.web.type     = http
-demo.sources.web.bind     = 127.0.0.1
-demo.sources.web.port     = %d
-demo.sources.web.channels = ops
-demo.sources.nc.type     = netcat
-demo.sources.nc.bind     = 127.0.0.1
-demo.sources.nc.port     = %d
-demo.sources.nc.channels = ops
-demo.channels.ops.type = memory
-demo.sinks.console.type    = logger
-demo.sinks.console.channel = ops
-`
+// The demo's timeline, in log time: the agents settle, the baseline, the
+// fault, a little after.
+const (
+	demoWarmup = time.Minute
+	demoLead   = 4 * time.Minute
+	demoFault  = 3 * time.Minute
+	demoAfter  = 30 * time.Second
+)
 
 func newDemoCmd() *cobra.Command {
-	var (
-		events int
-		dir    string
-		quiet  bool
-	)
+	var o demoOptions
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Run a self-contained flow on this machine and show what moved",
-		Long: `Runs one agent with two flows on 127.0.0.1 (no server to install): a generator into
-rolling files, and HTTP + netcat sources into a logger. It sends good and bad input to the
-servers, then prints each component's Flume counters and the files written.`,
-		Example: "  vscope demo\n  vscope demo --events 2000000 --dir /tmp/demo-out",
-		Args:    cobra.NoArgs,
+		Short: "Replay web store logs through a local 3-tier flow, break something, and diagnose it",
+		Long: `demo runs the whole story on this machine, on embedded defaults (no server, no flags):
+
+  1. a 3-tier flow on 127.0.0.1, every agent a process of its own: 2 web servers' agents
+     (http source -> memory channel -> forward sink) -> 2 collectors (forward source -> file
+     channel -> Parquet files), sampling their metrics every 250 ms into a DuckDB store;
+  2. 8m30s of the web store data centre's logs replayed through it at 10x (about 50 s);
+  3. one fault injected into the running flow (default: col-01's Parquet sink slowed by 300 ms
+     per batch) from 5m to 8m of log time, written down as ground truth;
+  4. vscope diagnose over the fault's window with the 4 minutes before it as baseline: the
+     ranked metrics and components, the truth beside them, and an HTML report.
+
+--fault takes any fault of vscope replay --fault (without start and dur: the demo sets them), e.g.
+cpu_interference@web-01, tiny_channel@col-02, gc_storm@web-02, net_delay@web-01,delay=150ms.
+--format json prints the truth, the ranking and the components as JSON.`,
+		Example: `  vscope demo
+  vscope demo --fault gc_storm@web-02
+  vscope demo --format json | jq '.truth.component, .ranking[0]'`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runDemo(cmd.Context(), cmd.OutOrStdout(), events, dir, quiet)
+			return runDemo(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), o)
 		},
 	}
-	cmd.Flags().IntVar(&events, "events", 1000000, "events the generator emits")
-	cmd.Flags().StringVar(&dir, "dir", "", "where the rolling files go (default: a new temporary directory)")
-	cmd.Flags().BoolVar(&quiet, "quiet", false, "do not print the logger sink's events")
+	f := cmd.Flags()
+	f.StringVar(&o.format, "format", "table", "output: table or json")
+	f.StringVar(&o.fault, "fault", "slow_sink@col-01/k1,delay=300ms", "the fault injected (vscope replay --fault, without start and dur)")
+	f.Float64Var(&o.speed, "speed", 10, "replay speed (log time per wall time)")
+	f.StringVar(&o.dir, "dir", "", "run directory (default: a new one under the temp dir; kept)")
+	f.StringVar(&o.html, "html", "", "HTML report (default: report.html in the run directory)")
+	f.Uint64Var(&o.seed, "seed", 1, "web store seed")
+	f.StringVar(&o.progress, "progress", "auto", "replay progress: auto (a bar on a terminal), bar, lines or none")
+	f.StringVar(&o.exe, "exe", "", "binary run as the flow's agents (default: this one)")
+	_ = f.MarkHidden("exe")
 	return cmd
 }
 
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+// demoSpec is the fault of --fault with the demo's start and duration.
+func demoSpec(s string) (faults.Spec, error) {
+	if strings.Contains(s, "start=") || strings.Contains(s, "dur=") {
+		return faults.Spec{}, fmt.Errorf("--fault %q: leave out start and dur, the demo sets them (+%v, %v)", s, demoWarmup+demoLead, demoFault)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	kind, rest, _ := strings.Cut(s, "@")
+	target, params, _ := strings.Cut(rest, ",")
+	spec := fmt.Sprintf("%s@%s,start=+%v,dur=%v", kind, target, demoWarmup+demoLead, demoFault)
+	if params != "" {
+		spec += "," + params
+	}
+	sp, err := faults.ParseSpec(spec)
+	if err != nil {
+		return faults.Spec{}, fmt.Errorf("--fault: %w", err)
+	}
+	return sp, nil
 }
 
-func runDemo(ctx context.Context, out io.Writer, events int, dir string, quiet bool) error {
+// demoResult is the JSON of vscope demo --format json.
+type demoResult struct {
+	Truth      demoTruth                  `json:"truth"`
+	Correct    bool                       `json:"correct"`
+	Rank       int                        `json:"rank"`
+	Ranking    []demoMetric               `json:"ranking"`
+	Components []diagnose.ComponentResult `json:"components"`
+	Summary    []string                   `json:"summary"`
+	Events     demoEvents                 `json:"events"`
+	Report     string                     `json:"report"`
+	Dir        string                     `json:"dir"`
+	Seconds    float64                    `json:"seconds"`
+}
+
+type demoTruth struct {
+	Kind      string          `json:"kind"`
+	Spec      string          `json:"spec"`
+	Host      string          `json:"host"`
+	Agent     string          `json:"agent"`
+	Component string          `json:"component"`
+	Endpoint  string          `json:"endpoint"`
+	Also      []string        `json:"also,omitempty"`
+	Start     time.Time       `json:"start"`
+	End       time.Time       `json:"end"`
+	Effect    string          `json:"effect"`
+	Metrics   []faults.Metric `json:"metrics"`
+}
+
+type demoMetric struct {
+	Rank      int     `json:"rank"`
+	Metric    string  `json:"metric"`
+	Component string  `json:"component"`
+	Agent     string  `json:"agent"`
+	Host      string  `json:"host"`
+	Score     float64 `json:"score"`
+	Role      string  `json:"role"`
+	Expected  bool    `json:"expected"` // among the truth's metrics
+}
+
+type demoEvents struct {
+	Sent       int64 `json:"sent"`
+	Acked      int64 `json:"acked"`
+	Parquet    int64 `json:"parquet_rows"`
+	Lost       int64 `json:"lost"`
+	Duplicates int64 `json:"duplicates"`
+}
+
+func runDemo(ctx context.Context, out, msg io.Writer, o demoOptions) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	t0 := time.Now()
+	if o.format != "table" && o.format != "json" {
+		return fmt.Errorf("--format %q: want table or json", o.format)
+	}
+	if o.speed <= 0 {
+		return fmt.Errorf("--speed %g: want more than 0", o.speed)
+	}
+	spec, err := demoSpec(o.fault)
+	if err != nil {
+		return err
+	}
+	exe := o.exe
+	if exe == "" {
+		if exe, err = os.Executable(); err != nil {
+			return fmt.Errorf("cannot find this executable to run the agents: %w", err)
+		}
+	}
+	dir := o.dir
 	if dir == "" {
-		d, err := os.MkdirTemp("", "vscope-demo-")
-		if err != nil {
+		if dir, err = os.MkdirTemp("", "vscope-demo-"); err != nil {
 			return err
 		}
-		dir = d
+	} else if ents, err := os.ReadDir(dir); err == nil && len(ents) > 0 {
+		return fmt.Errorf("--dir %s is not empty", dir)
 	}
-	httpPort, err := freePort()
+	report := o.html
+	if report == "" {
+		report = filepath.Join(dir, "report.html")
+	}
+	// In JSON mode the story goes to stderr, so stdout is only the JSON.
+	say := out
+	if o.format == "json" {
+		say = msg
+	}
+	progress := o.progress
+	if o.format == "json" && progress == "auto" {
+		progress = "none"
+	}
+	rep, err := newReporter(say, progress)
 	if err != nil {
 		return err
 	}
-	ncPort, err := freePort()
-	if err != nil {
-		return err
-	}
-	text := fmt.Sprintf(demoConf, events, dir, httpPort, ncPort)
-	fmt.Fprintln(out, "== The configuration (Flume properties format) ==")
-	fmt.Fprintln(out, text)
 
-	props, err := config.Parse(strings.NewReader(text), "demo.conf")
+	total := demoWarmup + demoLead + demoFault + demoAfter
+	ws := webstore.NewConfig(total)
+	ws.Seed = o.seed
+	ws.WebHosts = 2
+	cfg := scenario.Config{Warmup: demoWarmup, Lead: demoLead, Dur: demoFault, After: demoAfter, Speed: o.speed}
+	sc := faults.Scenario{
+		Flow: faults.FlowConfig{
+			Dir: dir, Collectors: 2, Command: []string{exe, "replay", "member"},
+			SampleInterval: 250 * time.Millisecond, Retry: time.Minute, Logger: slog.New(slog.DiscardHandler),
+		},
+		Webstore: &ws, Speed: o.speed, Faults: []faults.Spec{spec}, Verify: true,
+		Replay: replay.Options{},
+	}
+	if rep != nil {
+		sc.Replay.Progress = rep.Update
+	}
+	sc.OnStart = func(fl *faults.Flow) {
+		fmt.Fprintf(say, "vscope demo: a 3-tier flow on 127.0.0.1, every agent its own process\n")
+		fmt.Fprintf(say, "  web servers %s (http -> memory -> forward) -> collectors %s (forward -> file channel -> Parquet)\n",
+			strings.Join(faults.WebHosts(ws.WebHosts), " "), strings.Join(fl.Collectors(), " "))
+		fmt.Fprintf(say, "  replaying %v of web store logs (seed %d) at %gx: about %v\n", total, o.seed, o.speed,
+			time.Duration(float64(total)/o.speed).Round(time.Second))
+		fmt.Fprintf(say, "  fault at +%v for %v: %s\n", demoWarmup+demoLead, demoFault, spec)
+		fmt.Fprintf(say, "  run directory %s\n\n", fl.Dir())
+	}
+	res, runErr := faults.Run(ctx, sc)
+	if res == nil {
+		return runErr
+	}
+	if len(res.Truth) == 0 {
+		return errors.Join(runErr, errors.New("the fault was not injected: no truth recorded"))
+	}
+	tr := res.Truth[0]
+	ev := demoEvents{Sent: res.Replay.Sent, Acked: res.Route.Acked, Lost: res.Lost()}
+	if d := res.Delivery; d != nil {
+		ev.Parquet, ev.Duplicates = d.Rows, d.Duplicates
+	}
+	d, err := scenario.Diagnose(ctx, cfg, res, tr)
 	if err != nil {
-		return err
+		return errors.Join(runErr, err)
 	}
-	f := catalog.Default()
-	cfg, err := config.Load(props, "demo.conf", "demo", f, os.LookupEnv)
-	if err != nil {
-		return err
+	var run scenario.Run
+	run.Truth, run.Also = tr.Endpoint, tr.Also
+	scenario.Score(d, tr, &run)
+	if err := writeReport(report, d); err != nil {
+		return errors.Join(runErr, err)
 	}
-	logLevel := slog.LevelInfo
-	if quiet {
-		logLevel = slog.LevelWarn
+	dr := demoResult{
+		Truth: demoTruth{Kind: string(tr.Kind), Spec: tr.Spec, Host: tr.Host, Agent: tr.Agent, Component: tr.Component,
+			Endpoint: tr.Endpoint, Also: tr.Also, Start: tr.Start, End: tr.End, Effect: tr.Effect, Metrics: tr.Metrics},
+		Correct: run.Correct, Rank: run.Rank, Components: d.Components, Summary: d.Summary,
+		Events: ev, Report: report, Dir: res.Dir,
 	}
-	log := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: logLevel}))
-	a := agent.New("demo", f, agent.Options{Logger: log})
-	start := time.Now()
-	if err := a.Apply(ctx, cfg); err != nil {
-		return err
+	expected := map[string]bool{}
+	for _, m := range tr.Metrics {
+		expected[m.Host+"/"+m.Agent+"/"+m.Component+"/"+m.Metric] = true
 	}
-	defer a.Stop(context.Background())
-
-	fmt.Fprintln(out, "== Sending input to the servers ==")
-	httpURL := fmt.Sprintf("http://127.0.0.1:%d/", httpPort)
-	logged := 0 // events the servers accepted, which the logger must show
-	for _, body := range []string{
-		`[{"headers":{"host":"web-1","path":"/cart"},"body":"GET /cart 200 12ms"},{"headers":{"host":"web-2"},"body":"POST /checkout 201 48ms"}]`,
-		`[{"headers":{"host":"web-1"},"body":"GET /product/42 200 9ms"}]`,
-		`[{"headers":{"host":"web-3"},"body":broken json}]`,
-	} {
-		status, reply := post(ctx, httpURL, body)
-		fmt.Fprintf(out, "POST %s -> %s %s\n", abbreviate(body, 60), status, strings.TrimSpace(reply))
-		if strings.HasPrefix(status, "200") {
-			logged += strings.Count(body, `"body"`)
+	for _, m := range d.Ranking {
+		dr.Ranking = append(dr.Ranking, demoMetric{Rank: m.Rank, Metric: m.Metric, Component: m.Component, Agent: m.Agent,
+			Host: m.Host, Score: m.Score, Role: m.Role, Expected: expected[m.Host+"/"+m.Agent+"/"+m.Component+"/"+m.Metric]})
+	}
+	dr.Seconds = time.Since(t0).Round(100 * time.Millisecond).Seconds()
+	if o.format == "json" {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(dr); err != nil {
+			return err
 		}
+	} else {
+		writeDemo(out, d, dr, tr)
 	}
-	acked, err := netcatSend(ctx, fmt.Sprintf("127.0.0.1:%d", ncPort), []string{
-		"hello from netcat",
-		strings.Repeat("x", 600),
-		"a line after the oversized one still arrives",
-	}, out)
-	if err != nil {
-		fmt.Fprintln(out, "netcat:", err)
+	if runErr != nil {
+		return runErr
 	}
-	logged += acked
-
-	// Wait until the generator's events are all in files and the servers'
-	// events have been logged.
-	want := map[string]float64{"files": float64(events), "console": float64(logged)}
-	deadline := time.Now().Add(2 * time.Minute)
-	for !drained(a.Registry(), want) {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("demo: events did not arrive within 2 minutes (want %v)", want)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if ev.Lost > 0 {
+		return fmt.Errorf("%d events lost", ev.Lost)
 	}
-	elapsed := time.Since(start)
-	fmt.Fprintln(out)
-	fmt.Fprintln(out, "== What moved (Flume counters per component) ==")
-	if err := counterTable(out, a.Registry()); err != nil {
-		return err
-	}
-	fmt.Fprintln(out)
-	files, lines, bytes := rolledFiles(dir)
-	fmt.Fprintf(out, "The generator's %d events took %.2fs end to end (%.0f events/s) and landed in %d files under %s (%d lines, %.1f MB).\n",
-		events, elapsed.Seconds(), float64(events)/elapsed.Seconds(), files, dir, lines, float64(bytes)/1e6)
-	if int(lines) != events {
-		return fmt.Errorf("demo: expected %d lines in %s, found %d", events, dir, lines)
-	}
-	fmt.Fprintln(out, "Bad input was answered (HTTP 400 with the reason, netcat FAILED line) and counted, and nothing accepted was lost.")
 	return nil
 }
 
-func post(ctx context.Context, url, body string) (string, string) {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+func writeReport(path string, d *diagnose.Result) error {
+	f, err := os.Create(path)
 	if err != nil {
-		return "error", err.Error()
+		return fmt.Errorf("--html: %w", err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	return resp.Status, string(b)
-}
-
-// netcatSend sends lines one at a time and returns how many were acked OK.
-func netcatSend(ctx context.Context, addr string, lines []string, out io.Writer) (int, error) {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return 0, err
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	r := bufio.NewReader(conn)
-	acked := 0
-	for _, l := range lines {
-		if _, err := fmt.Fprintf(conn, "%s\n", l); err != nil {
-			return acked, err
-		}
-		reply, err := r.ReadString('\n')
-		if err != nil {
-			return acked, err
-		}
-		if strings.TrimSpace(reply) == "OK" {
-			acked++
-		}
-		fmt.Fprintf(out, "netcat %q -> %s\n", abbreviate(l, 40), strings.TrimSpace(reply))
-	}
-	return acked, nil
-}
-
-func abbreviate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + fmt.Sprintf("...(%d bytes)", len(s))
-}
-
-func drained(reg *monitor.Registry, want map[string]float64) bool {
-	got := map[string]float64{}
-	for _, s := range reg.Samples() {
-		if s.Kind == monitor.KindSink && s.Metric == "EventDrainSuccessCount" {
-			got[s.Component] = s.Value
-		}
-	}
-	for k, v := range want {
-		if got[k] < v {
-			return false
-		}
-	}
-	return true
-}
-
-// counterTable prints the main Flume counters of every component.
-func counterTable(out io.Writer, reg *monitor.Registry) error {
-	cols := map[monitor.Kind][2]string{
-		monitor.KindSource:  {"EventReceivedCount", "EventAcceptedCount"},
-		monitor.KindChannel: {"EventPutSuccessCount", "EventTakeSuccessCount"},
-		monitor.KindSink:    {"EventDrainAttemptCount", "EventDrainSuccessCount"},
-	}
-	type row struct {
-		kind, name, typ string
-		in, out         float64
-		extra           []string
-	}
-	rows := map[string]*row{}
-	var keys []string
-	for _, s := range reg.Samples() {
-		k := string(s.Kind) + "." + s.Component
-		r, ok := rows[k]
-		if !ok {
-			r = &row{kind: string(s.Kind), name: s.Component, typ: s.Type}
-			rows[k] = r
-			keys = append(keys, k)
-		}
-		c := cols[s.Kind]
-		switch {
-		case s.Metric == c[0]:
-			r.in = s.Value
-		case s.Metric == c[1]:
-			r.out = s.Value
-		case s.Value != 0 && (strings.HasSuffix(s.Metric, "Fail") || s.Metric == "ChannelSize" || s.Metric == "BatchEmptyCount" || s.Metric == "EventRollbackCount"):
-			r.extra = append(r.extra, fmt.Sprintf("%s=%.0f", s.Metric, s.Value))
-		}
-	}
-	order := map[string]int{"SOURCE": 0, "CHANNEL": 1, "SINK": 2}
-	sort.SliceStable(keys, func(i, j int) bool { return order[rows[keys[i]].kind] < order[rows[keys[j]].kind] })
-	t := tablewriter.NewWriter(out)
-	t.Header("Kind", "Component", "Type", "In", "Out", "Also")
-	for _, k := range keys {
-		r := rows[k]
-		if err := t.Append(r.kind, r.name, r.typ, fmt.Sprintf("%.0f", r.in), fmt.Sprintf("%.0f", r.out), strings.Join(r.extra, " ")); err != nil {
-			return err
-		}
-	}
-	return t.Render()
-}
-
-func rolledFiles(dir string) (files int, lines, bytes int64) {
-	entries, _ := os.ReadDir(dir)
-	for _, e := range entries {
-		if e.IsDir() {
-			continue
-		}
-		f, err := os.Open(filepath.Join(dir, e.Name()))
-		if err != nil {
-			continue
-		}
-		files++
-		sc := bufio.NewScanner(f)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			lines++
-			bytes += int64(len(sc.Bytes())) + 1
-		}
+	if err := diagnose.WriteHTML(f, d); err != nil {
 		f.Close()
+		return fmt.Errorf("--html %s: %w", path, err)
 	}
-	return files, lines, bytes
+	return f.Close()
+}
+
+// writeDemo prints the diagnosis with the truth beside it.
+func writeDemo(w io.Writer, d *diagnose.Result, dr demoResult, tr faults.Truth) {
+	ev := dr.Events
+	fmt.Fprintf(w, "\nreplayed %d log lines: %d acknowledged by the web servers' agents, %d rows in the Parquet files, %d lost, %d duplicates\n\n",
+		ev.Sent, ev.Acked, ev.Parquet, ev.Lost, ev.Duplicates)
+	fmt.Fprintf(w, "vscope diagnose: window %s .. %s (the fault's %v of log time), baseline the %v before\n\n",
+		d.Window.From.Format("15:04:05"), d.Window.To.Format("15:04:05"), demoFault, demoLead)
+	for _, s := range d.Summary {
+		fmt.Fprintf(w, "  %s\n", s)
+	}
+	fmt.Fprintln(w)
+	t := demoTable(w)
+	t.Header("Rank", "Component", "Host", "Role", "Score", "Onset", "Why")
+	rows := min(len(d.Components), 5)
+	for i, c := range d.Components[:rows] {
+		mark := ""
+		if scenario.Matches(tr, c) {
+			mark = "  <- the injected fault"
+		}
+		onset := "-"
+		if c.Onset != nil {
+			onset = c.Onset.Format("15:04:05")
+		}
+		_ = t.Append([]string{fmt.Sprint(i + 1), componentLabel(c) + mark, c.Host, c.Role, fmt.Sprintf("%.1f", c.Score), onset, c.Why})
+	}
+	_ = t.Render()
+	fmt.Fprintln(w)
+	m := demoTable(w)
+	m.Header("Rank", "Metric", "Component", "Host", "Score", "Truth")
+	for _, r := range dr.Ranking[:min(len(dr.Ranking), 10)] {
+		exp := ""
+		if r.Expected {
+			exp = "expected"
+		}
+		_ = m.Append([]string{fmt.Sprint(r.Rank), r.Metric, componentLabel(diagnose.ComponentResult{Agent: r.Agent, Component: r.Component}),
+			r.Host, fmt.Sprintf("%.1f", r.Score), exp})
+	}
+	_ = m.Render()
+	fmt.Fprintf(w, "\ntruth:   %s on %s, %s .. %s: %s\n", tr.Kind, tr.Endpoint, tr.Start.Format("15:04:05"), tr.End.Format("15:04:05"), tr.Effect)
+	switch {
+	case dr.Rank == 1:
+		fmt.Fprintf(w, "verdict: right, the injected fault's component is ranked first\n")
+	case dr.Rank > 1:
+		fmt.Fprintf(w, "verdict: the injected fault's component is ranked %d\n", dr.Rank)
+	default:
+		fmt.Fprintf(w, "verdict: the injected fault's component is not among the %d ranked\n", len(d.Components))
+	}
+	fmt.Fprintf(w, "report:  %s\n", dr.Report)
+	fmt.Fprintf(w, "again:   vscope diagnose --store %s --topology %s --at %s --window %v --baseline %v --step 250ms\n",
+		filepath.Join(dr.Dir, "metrics.duckdb"), filepath.Join(dr.Dir, "topology.json"),
+		tr.End.UTC().Format(time.RFC3339Nano), tr.End.Sub(tr.Start).Round(time.Millisecond), d.Window.From.Sub(d.Baseline.From).Round(time.Millisecond))
+	fmt.Fprintf(w, "took %.0f s\n", dr.Seconds)
+}
+
+func componentLabel(c diagnose.ComponentResult) string {
+	if c.Agent == "" {
+		return c.Component
+	}
+	return c.Agent + "/" + c.Component
+}
+
+// demoTable is a table whose long cells wrap at 60 columns.
+func demoTable(w io.Writer) *tablewriter.Table {
+	return tablewriter.NewWriter(w).Options(tablewriter.WithHeaderAutoFormat(tw.Off),
+		tablewriter.WithRowAutoWrap(tw.WrapNormal), tablewriter.WithRowMaxWidth(60))
 }

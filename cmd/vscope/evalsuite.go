@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -28,6 +29,7 @@ type suiteOptions struct {
 	keep       bool
 	noTTD      bool
 	exe        string
+	rescore    string
 }
 
 func newEvalSuiteCmd() *cobra.Command {
@@ -67,6 +69,7 @@ collector_crash only on a collector) for each of --seeds. --runs N stops after N
 	f.BoolVar(&o.keep, "keep", false, "keep the run directories (stores, truth, topology)")
 	f.BoolVar(&o.noTTD, "no-ttd", false, "skip the time to a correct top-1 (the growing-window diagnoses)")
 	f.StringVar(&o.exe, "exe", "", "binary run as the flow's agents (default: this one)")
+	f.StringVar(&o.rescore, "rescore", "", "diagnose the runs kept under this directory (--keep) again instead of running new ones")
 	_ = f.MarkHidden("exe")
 	return cmd
 }
@@ -77,6 +80,9 @@ func runEvalSuite(ctx context.Context, out, msg io.Writer, o suiteOptions) error
 	}
 	if o.format != "table" && o.format != "json" {
 		return fmt.Errorf("--format %q: want table or json", o.format)
+	}
+	if o.rescore != "" {
+		return rescoreSuite(ctx, out, msg, o)
 	}
 	kinds := faults.Kinds
 	placements := o.placements
@@ -150,8 +156,41 @@ func runEvalSuite(ctx context.Context, out, msg io.Writer, o suiteOptions) error
 	if !o.keep {
 		os.Remove(dir)
 	}
-	s := scenario.Summarize(runs)
-	if o.format == "json" {
+	return writeSuite(out, o.format, scenario.Summarize(runs))
+}
+
+// rescoreSuite diagnoses the kept runs under o.rescore again.
+func rescoreSuite(ctx context.Context, out, msg io.Writer, o suiteOptions) error {
+	dirs, err := scenario.KeptRuns(o.rescore)
+	if err != nil {
+		return fmt.Errorf("--rescore: %w", err)
+	}
+	if len(dirs) == 0 {
+		return fmt.Errorf("--rescore %s: no kept runs (directories with %s) there", o.rescore, "scenario.json")
+	}
+	cfg := scenario.Config{Speed: o.speed}
+	if o.noTTD {
+		cfg.TTDStep = -1
+	}
+	var runs []scenario.Run
+	for i, d := range dirs {
+		if ctx.Err() != nil {
+			break
+		}
+		r := scenario.Rescore(ctx, cfg, d)
+		runs = append(runs, r)
+		mark := "miss"
+		if r.Correct {
+			mark = "ok"
+		}
+		fmt.Fprintf(msg, "[%d/%d] %-30s truth %-16s top3 %s  %s%s\n", i+1, len(dirs), filepath.Base(d), r.Truth,
+			strings.Join(r.Top3, " "), mark, errSuffix(r.Err))
+	}
+	return writeSuite(out, o.format, scenario.Summarize(runs))
+}
+
+func writeSuite(out io.Writer, format string, s scenario.Summary) error {
+	if format == "json" {
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
 		return enc.Encode(s)

@@ -155,7 +155,7 @@ func TestFlowFaults(t *testing.T) {
 	}
 	{
 		x := byKind[GCStorm]
-		gc := read("web-01", "", "go", "gc_cycles_per_second")
+		gc := read("web-01", "web", "go", "gc_cycles_per_second")
 		b0, b1 := before(x)
 		pre, during := gc.mean(b0, b1), gc.mean(x.Start.Add(200*time.Millisecond), x.End)
 		check(x.Kind, during > 4*pre, "web-01 GC cycles %.1f/s before, %.1f/s during", pre, during)

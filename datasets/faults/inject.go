@@ -234,7 +234,7 @@ func (f *Flow) Inject(ctx context.Context, s Spec) (*Injection, error) {
 			return nil, err
 		}
 		cause = ref{t.host, "", "cpu", kHost}
-		also = []string{p.host + "/" + ag + "/" + SourceName, p.host + "/" + ag + "/" + SinkName, p.host + "/process"}
+		also = []string{p.host + "/" + ag + "/" + SourceName, p.host + "/" + ag + "/" + SinkName, p.host + "/" + ag + "/process"}
 		effect, in.undo = eff, undo
 
 	case NetDelay, NetLoss:
@@ -316,8 +316,8 @@ func (f *Flow) Inject(ctx context.Context, s Spec) (*Injection, error) {
 		if err := f.control(ctx, t.host, "/fault/gc", map[string]string{"rate": params["rate"], "live": params["live"], "gogc": params["gogc"]}); err != nil {
 			return nil, err
 		}
-		cause = ref{t.host, "", "go", kRuntime}
-		also = []string{t.host + "/process"}
+		cause = ref{t.host, ag, "go", kRuntime}
+		also = []string{t.host + "/" + ag + "/process"}
 		effect = fmt.Sprintf("agent process on %s allocates %d MB/s over a %d MB live heap with GOGC=%d", t.host, rate/1e6, live>>20, gogc)
 		in.undo = func(ctx context.Context) (string, error) {
 			return "", f.control(ctx, t.host, "/fault/gc", map[string]string{"stop": "1"})
@@ -330,7 +330,7 @@ func (f *Flow) Inject(ctx context.Context, s Spec) (*Injection, error) {
 		if err := p.signal(syscall.SIGKILL, 10*time.Second); err != nil {
 			return nil, err
 		}
-		cause = ref{t.host, "", "process", kProcess}
+		cause = ref{t.host, ag, "process", kProcess}
 		also = []string{t.host + "/" + ag + "/" + SourceName, t.host + "/" + ag + "/" + ChannelName, t.host + "/" + ag + "/" + SinkName}
 		effect = fmt.Sprintf("%s (pid %d) killed with SIGKILL", t.host, pid)
 		in.undo = func(ctx context.Context) (string, error) {

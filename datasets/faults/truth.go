@@ -16,8 +16,9 @@ type Truth struct {
 	Spec string `json:"spec"`
 	// Host, Agent and Component name the root cause the way the metric
 	// store does: host web-01, agent web, component k1; a host-wide cause
-	// (CPU interference) has agent "" and component "cpu", a process-wide
-	// one (GC storm) component "go", a dead process component "process".
+	// (CPU interference) has agent "" and component "cpu"; a process-wide
+	// one the agent of the process and component "go" (GC storm) or
+	// "process" (a dead process).
 	// ComponentKind is the store's kind of it (sink, channel, source,
 	// host, runtime, process).
 	Host          string `json:"host"`
@@ -128,8 +129,8 @@ func expectedMetrics(kind Kind, cause ref, up, peers []string, fl *layout) []Met
 	ch := ref{host, ag, "c1", kChannel}
 	sk := ref{host, ag, "k1", kSink}
 	cpu := ref{host, "", "cpu", kHost}
-	gort := ref{host, "", "go", kRuntime}
-	proc := ref{host, "", "process", kProcess}
+	gort := ref{host, ag, "go", kRuntime}
+	proc := ref{host, ag, "process", kProcess}
 	var out []Metric
 	add := func(ms ...Metric) { out = append(out, ms...) }
 	upstream := func(metrics ...[2]string) {

@@ -41,6 +41,7 @@ package scenario
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -149,9 +150,11 @@ type Config struct {
 	Dir string
 	// WebHosts and Collectors size the flow (2 and 2).
 	WebHosts, Collectors int
-	// Lead is the log time before the fault (the baseline), Dur the
-	// fault's, After the log time replayed after it (2m, 2m, 30s).
-	Lead, Dur, After time.Duration
+	// Warmup is the log time replayed before the baseline (1m; negative:
+	// none): freshly started agents' heaps, connections and caches settle
+	// in it. Lead is the log time before the fault that is the baseline,
+	// Dur the fault's, After the log time replayed after it (2m, 2m, 30s).
+	Warmup, Lead, Dur, After time.Duration
 	// Speed is the replay's speed (10).
 	Speed float64
 	// SampleInterval is the agents' sampling period and the diagnosis'
@@ -170,6 +173,12 @@ func (c *Config) defaults() {
 	}
 	if c.Collectors <= 0 {
 		c.Collectors = 2
+	}
+	switch {
+	case c.Warmup == 0:
+		c.Warmup = time.Minute
+	case c.Warmup < 0:
+		c.Warmup = 0
 	}
 	if c.Lead <= 0 {
 		c.Lead = 2 * time.Minute
@@ -245,7 +254,7 @@ func runCase(ctx context.Context, cfg Config, c Case, r *Run) error {
 	if tg == "" {
 		return fmt.Errorf("%s has no %s placement", c.Kind, c.Placement)
 	}
-	spec, err := faults.ParseSpec(fmt.Sprintf("%s@%s,start=+%v,dur=%v%s", c.Kind, tg, cfg.Lead, cfg.Dur, params(c.Kind)))
+	spec, err := faults.ParseSpec(fmt.Sprintf("%s@%s,start=+%v,dur=%v%s", c.Kind, tg, cfg.Warmup+cfg.Lead, cfg.Dur, params(c.Kind)))
 	if err != nil {
 		return err
 	}
@@ -258,7 +267,7 @@ func runCase(ctx context.Context, cfg Config, c Case, r *Run) error {
 		return err
 	}
 	r.Dir = dir
-	ws := webstore.NewConfig(cfg.Lead + cfg.Dur + cfg.After)
+	ws := webstore.NewConfig(cfg.Warmup + cfg.Lead + cfg.Dur + cfg.After)
 	ws.Seed = c.Seed
 	ws.WebHosts = cfg.WebHosts
 	sc := faults.Scenario{
@@ -282,45 +291,147 @@ func runCase(ctx context.Context, cfg Config, c Case, r *Run) error {
 	}
 	tr := res.Truth[0]
 	r.Truth, r.Also = tr.Endpoint, tr.Also
+	rec := record{Case: c.String(), Kind: string(c.Kind), Placement: c.Placement, Seed: c.Seed, Spec: r.Spec, Start: res.Start}
+	if b, jerr := json.MarshalIndent(rec, "", "  "); jerr == nil {
+		err = errors.Join(err, os.WriteFile(filepath.Join(dir, recordFile), append(b, '\n'), 0o644))
+	}
 	return errors.Join(err, score(ctx, cfg, res, tr, r))
 }
 
-// score diagnoses the run's store and compares it with the truth.
-func score(ctx context.Context, cfg Config, res *faults.Result, tr faults.Truth, r *Run) error {
+// recordFile is written into each run directory: what Rescore needs
+// beside the store, the truth and the topology.
+const recordFile = "scenario.json"
+
+type record struct {
+	Case      string    `json:"case"`
+	Kind      string    `json:"kind"`
+	Placement string    `json:"placement"`
+	Seed      uint64    `json:"seed"`
+	Spec      string    `json:"spec"`
+	Start     time.Time `json:"start"` // the replay's first line, wall time
+}
+
+// Rescore diagnoses a kept run directory again (its store, truth and
+// topology, as RunCase left them with --keep) and scores it: the way to
+// compare two versions of the diagnosis on the same runs.
+func Rescore(ctx context.Context, cfg Config, dir string) Run {
+	cfg.defaults()
+	t0 := time.Now()
+	r := Run{TTD: -1, Dir: dir}
+	err := func() error {
+		b, err := os.ReadFile(filepath.Join(dir, recordFile))
+		if err != nil {
+			return err
+		}
+		var rec record
+		if err := json.Unmarshal(b, &rec); err != nil {
+			return fmt.Errorf("%s: %w", filepath.Join(dir, recordFile), err)
+		}
+		r.Fault, r.Placement, r.Seed, r.Spec = rec.Kind, rec.Placement, rec.Seed, rec.Spec
+		truth, err := faults.ReadTruth(filepath.Join(dir, "truth.json"))
+		if err != nil {
+			return err
+		}
+		if len(truth) == 0 {
+			return fmt.Errorf("%s: no truth recorded", dir)
+		}
+		tr := truth[0]
+		r.Truth, r.Also = tr.Endpoint, tr.Also
+		res := &faults.Result{Start: rec.Start, StorePath: filepath.Join(dir, "metrics.duckdb"),
+			TopologyPath: filepath.Join(dir, "topology.json")}
+		return score(ctx, cfg, res, tr, &r)
+	}()
+	if err != nil {
+		r.Err = err.Error()
+	}
+	r.Seconds = math.Round(time.Since(t0).Seconds()*10) / 10
+	return r
+}
+
+// KeptRuns lists the run directories under dir that Rescore can read.
+func KeptRuns(dir string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range ents {
+		if e.IsDir() {
+			if _, err := os.Stat(filepath.Join(dir, e.Name(), recordFile)); err == nil {
+				out = append(out, filepath.Join(dir, e.Name()))
+			}
+		}
+	}
+	return out, nil
+}
+
+// Diagnose diagnoses a run's fault window (the truth's start to end) with
+// the Lead before it, after the warm-up, as baseline, at the sampling
+// step, with the run's topology.
+func Diagnose(ctx context.Context, cfg Config, res *faults.Result, tr faults.Truth) (*diagnose.Result, error) {
+	cfg.defaults()
+	d, _, err := diagnoseAt(ctx, cfg, res, tr, nil)
+	return d, err
+}
+
+// diagnoseAt diagnoses the window from the fault's start to each of at
+// (the fault's end when empty), returning the last diagnosis and the
+// first time whose top-1 component is the truth's (zero: none).
+func diagnoseAt(ctx context.Context, cfg Config, res *faults.Result, tr faults.Truth, at []time.Time) (*diagnose.Result, time.Time, error) {
 	st, err := store.OpenDuckDB(ctx, res.StorePath, store.Options{ReadOnly: true})
 	if err != nil {
-		return err
+		return nil, time.Time{}, err
 	}
 	defer st.Close()
 	topo, err := diagnose.ReadTopologyFile(res.TopologyPath)
 	if err != nil {
-		return err
+		return nil, time.Time{}, err
 	}
-	base := tr.Start.Sub(res.Start)
+	// The baseline is the Lead before the fault, after the warm-up.
+	base := min(tr.Start.Sub(res.Start), time.Duration(float64(cfg.Lead)/cfg.Speed))
 	if base < 10*cfg.SampleInterval {
-		return fmt.Errorf("baseline %v too short", base)
+		return nil, time.Time{}, fmt.Errorf("baseline %v too short", base)
 	}
-	opts := func(at time.Time) diagnose.Options {
-		return diagnose.Options{At: at, Window: at.Sub(tr.Start), Baseline: base, Step: cfg.SampleInterval, Topology: topo, Top: 50}
+	if len(at) == 0 {
+		at = []time.Time{tr.End}
 	}
-	d, err := diagnose.Run(ctx, st, opts(tr.End))
+	var d *diagnose.Result
+	var first time.Time
+	for _, t := range at {
+		if ctx.Err() != nil {
+			break
+		}
+		g, err := diagnose.Run(ctx, st, diagnose.Options{At: t, Window: t.Sub(tr.Start), Baseline: base,
+			Step: cfg.SampleInterval, Topology: topo, Top: 50})
+		if err != nil {
+			return nil, time.Time{}, fmt.Errorf("diagnose: %w", err)
+		}
+		d = g
+		if len(g.Components) > 0 && Matches(tr, g.Components[0]) {
+			first = t
+			break
+		}
+	}
+	return d, first, nil
+}
+
+// score diagnoses the run's store and compares it with the truth.
+func score(ctx context.Context, cfg Config, res *faults.Result, tr faults.Truth, r *Run) error {
+	d, _, err := diagnoseAt(ctx, cfg, res, tr, nil)
 	if err != nil {
-		return fmt.Errorf("diagnose: %w", err)
+		return err
 	}
 	r.Status = d.Status
 	Score(d, tr, r)
 	if cfg.TTDStep > 0 {
-		for at := tr.Start.Add(cfg.TTDStep); !at.After(tr.End); at = at.Add(cfg.TTDStep) {
-			if ctx.Err() != nil {
-				break
-			}
-			g, err := diagnose.Run(ctx, st, opts(at))
-			if err != nil || len(g.Components) == 0 {
-				continue
-			}
-			if matches(tr, g.Components[0]) {
-				r.TTD = math.Round(at.Sub(tr.Start).Seconds()*100) / 100
-				break
+		var at []time.Time
+		for t := tr.Start.Add(cfg.TTDStep); !t.After(tr.End); t = t.Add(cfg.TTDStep) {
+			at = append(at, t)
+		}
+		if len(at) > 0 {
+			_, first, err := diagnoseAt(ctx, cfg, res, tr, at)
+			if err == nil && !first.IsZero() {
+				r.TTD = math.Round(first.Sub(tr.Start).Seconds()*100) / 100
 			}
 		}
 	}
@@ -336,9 +447,9 @@ func Endpoint(c diagnose.ComponentResult) string {
 	return c.Host + "/" + c.Agent + "/" + c.Component
 }
 
-// matches reports whether a diagnosed component is the truth's cause (see
+// Matches reports whether a diagnosed component is the truth's cause (see
 // the package doc).
-func matches(tr faults.Truth, c diagnose.ComponentResult) bool {
+func Matches(tr faults.Truth, c diagnose.ComponentResult) bool {
 	ep := Endpoint(c)
 	if ep == tr.Endpoint {
 		return true
@@ -366,7 +477,7 @@ func Score(d *diagnose.Result, tr faults.Truth, r *Run) {
 		if i < 3 {
 			r.Top3 = append(r.Top3, Endpoint(c))
 		}
-		if r.Rank == 0 && matches(tr, c) {
+		if r.Rank == 0 && Matches(tr, c) {
 			r.Rank = i + 1
 		}
 	}

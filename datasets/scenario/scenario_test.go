@@ -88,11 +88,11 @@ func TestSuiteLong(t *testing.T) {
 
 func TestMatches(t *testing.T) {
 	tr := faults.Truth{Host: "web-01", Component: "cpu", Endpoint: "web-01/cpu"}
-	if !matches(tr, diagnoseComp("web-01", "", "cpu")) || !matches(tr, diagnoseComp("web-01", "web", "cpu")) || matches(tr, diagnoseComp("web-02", "", "cpu")) {
+	if !Matches(tr, diagnoseComp("web-01", "", "cpu")) || !Matches(tr, diagnoseComp("web-01", "web", "cpu")) || Matches(tr, diagnoseComp("web-02", "", "cpu")) {
 		t.Error("host-wide match")
 	}
 	tr = faults.Truth{Host: "col-01", Agent: "col", Component: "k1", Endpoint: "col-01/col/k1", Also: []string{"col-01/col/c1"}}
-	if !matches(tr, diagnoseComp("col-01", "col", "k1")) || !matches(tr, diagnoseComp("col-01", "col", "c1")) || matches(tr, diagnoseComp("col-01", "col", "r1")) {
+	if !Matches(tr, diagnoseComp("col-01", "col", "k1")) || !Matches(tr, diagnoseComp("col-01", "col", "c1")) || Matches(tr, diagnoseComp("col-01", "col", "r1")) {
 		t.Error("component match")
 	}
 }

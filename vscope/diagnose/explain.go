@@ -532,6 +532,9 @@ func (e *explainer) ranking() {
 			ev += "; "
 		}
 		ev += fmt.Sprintf("%s -> %s (z %+.1f)", num(m.baseline), num(e.rawAt(m.peakRow, j)), m.z)
+		if m.peerShare >= 0.05 {
+			ev += fmt.Sprintf("; %.0f%% of its change shared by its peers on other hosts, discounted", 100*m.peerShare)
+		}
 		if gs := e.pr.gaps[j]; len(gs) > 0 {
 			ev += fmt.Sprintf("; missing %d steps from %s", gs[0].to-gs[0].from, clock(e.rowTime(gs[0].from), e.r.Window.To))
 		}

@@ -312,9 +312,15 @@ func (nd *node) summarise(series []store.Series, sc *scored) {
 				nd.sig.backpressure = true
 			}
 		case mkRate:
-			if up {
+			switch {
+			case nd.key.Kind == "channel" && strings.Contains(series[j].Metric, "Take") && !up:
+				// A channel's takes are its sink's doing: fewer takes
+				// is the consumer slowing, back-pressure from below, not
+				// a rate change arriving from upstream.
+				nd.sig.backpressure = true
+			case up:
 				nd.sig.loadUp, nd.sig.rateUp = true, true
-			} else {
+			default:
 				nd.sig.rateDown = true
 			}
 		case mkBusy:

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"strings"
-	"sync"
 	"time"
 
 	"gonum.org/v1/gonum/mat"
@@ -35,6 +34,9 @@ type metricInfo struct {
 	// from onset; to the window's end when stopped). early: it differed
 	// from the baseline already at the window's start.
 	missing, stopped, early bool
+	// peerShare is the part of the metric's peak deviation its peers
+	// shared (0: none, or no peers; see peers.go).
+	peerShare float64
 	// baseline is the raw baseline median; factor converts a transformed
 	// deviation back to raw units (raw = median + (x - median)·factor).
 	baseline, factor float64
@@ -66,8 +68,10 @@ func unitScale(metric string, level float64) float64 {
 		u = 1 // one percentage point
 	case unitSeconds:
 		u = 0.001 // one millisecond
-	case unitBytes:
+	case unitBytes, unitByteRate:
 		u = 1 << 20
+	case unitShare:
+		u = 0.02 // 2 % of a CPU
 	default:
 		u = 1 // one event, one event/s, one thread, ...
 	}
@@ -84,8 +88,12 @@ func minScale(metric string) float64 {
 		return 0.5
 	case unitSeconds:
 		return 1e-4
-	case unitBytes:
+	case unitBytes, unitByteRate:
 		return 64 << 10
+	case unitShare:
+		// /proc counts CPU time in 10 ms ticks: over a 250 ms sample one
+		// tick is 0.04 of a CPU, and a process that idles moves by ticks.
+		return 0.02
 	}
 	return 0
 }
@@ -95,6 +103,8 @@ const (
 	unitPercent
 	unitSeconds
 	unitBytes
+	unitShare    // seconds per second: a share of a CPU, of the time
+	unitByteRate // bytes per second
 )
 
 func unitOf(metric string) int {
@@ -102,6 +112,10 @@ func unitOf(metric string) int {
 	switch {
 	case strings.Contains(m, "percent"):
 		return unitPercent
+	case strings.Contains(m, "seconds_per_second"):
+		return unitShare
+	case strings.Contains(m, "bytes_per_second"):
+		return unitByteRate
 	case strings.Contains(m, "per_second") || strings.HasSuffix(m, "rate"):
 		return unitOther
 	case strings.HasSuffix(m, "_seconds") || strings.Contains(m, "duration") || strings.Contains(m, "latency"):
@@ -198,8 +212,12 @@ func (sc *scored) finish() {
 
 // flagGaps flags the metrics that stopped reporting inside the window: a
 // gap longer than MaxGap is a change of its own (an agent that hung or
-// died, a sink that completes no batch), with its start as the onset.
+// died, a sink that completes no batch), with its start as the onset. A
+// gap that most of the metric's peers on other hosts had at the same time
+// (peers.go) is not: the whole machine, or the way to the store, stalled.
 func (sc *scored) flagGaps(pr *prepared, n int) {
+	peers := peerGroups(pr.series)
+	shared := 0
 	for j, gs := range pr.gaps {
 		g := gs[0]
 		if g.from == 0 {
@@ -208,6 +226,10 @@ func (sc *scored) flagGaps(pr *prepared, n int) {
 			}
 			g = gs[1]
 		}
+		if peersGapped(pr.gaps, peers[j], j, g) {
+			shared++
+			continue
+		}
 		m := &sc.metrics[j]
 		m.missing, m.stopped = true, gs[len(gs)-1].to == n
 		if !m.flagged || m.onset < 0 || g.from < m.onset || m.early {
@@ -215,6 +237,28 @@ func (sc *scored) flagGaps(pr *prepared, n int) {
 			m.evidence |= analysis.EvidenceChange
 		}
 	}
+	if shared > 0 {
+		sc.notes = append(sc.notes, fmt.Sprintf("%d series stopped reporting for a while together with their peers on other hosts (a stall of the machine or of the way to the store, not of one component): not counted as changes", shared))
+	}
+}
+
+// peersGapped reports whether more than half of column j's peers have a
+// gap overlapping g.
+func peersGapped(gaps map[int][]gap, members []int, j int, g gap) bool {
+	others, hit := 0, 0
+	for _, k := range members {
+		if k == j {
+			continue
+		}
+		others++
+		for _, h := range gaps[k] {
+			if h.from < g.to && g.from < h.to {
+				hit++
+				break
+			}
+		}
+	}
+	return others > 0 && 2*hit > others
 }
 
 func withAnalysisDefaults(c analysis.Config) analysis.Config {
@@ -273,13 +317,15 @@ func (sc *scored) scorePCA(pr *prepared, model *analysis.Model, o Options, n, p 
 			}
 		}
 	}
-	sc.univariatePass(pr.W, model.Base, pr.series, cfg.ZThreshold, sustainRows(cfg.Window, o.Step))
+	sc.peerPass(pr.W, pr.B, model.Base, pr.series, cfg.ZThreshold, cfg.Alpha, sustainRows(cfg.Window, o.Step))
 	for j := range sc.metrics {
 		m := &sc.metrics[j]
 		m.score = math.Abs(m.z)
 		if have[j] {
+			// The fused score less the share of the change the metric's
+			// peers had too.
 			ms := best[j]
-			m.score, m.fused, m.evidence = ms.Score, true, ms.Evidence
+			m.score, m.fused, m.evidence = math.Max(ms.Score*(1-m.peerShare), m.score), true, ms.Evidence
 		}
 		if m.onset >= 0 {
 			m.evidence |= analysis.EvidenceChange
@@ -317,74 +363,6 @@ func finite(v float64) float64 {
 		return -math.MaxFloat64
 	}
 	return v
-}
-
-// univariatePass finds, for every metric, its peak robust z and whether it
-// left its normal range for a sustained time: |z| past th, same sign, for
-// at least half of some w consecutive rows. Noise does not do that: for
-// Gaussian noise the chance that 6 of 12 consecutive rows pass 3σ is
-// about 1e-12. For those metrics it finds the onset (see onsetOf).
-func (sc *scored) univariatePass(W *mat.Dense, base *analysis.Baseline, series []store.Series, th float64, w int) {
-	n, p := W.Dims()
-	raw := W.RawMatrix()
-	need := min((w+1)/2, max(1, (n+1)/2))
-	var wg sync.WaitGroup
-	workers := 2
-	for g := range workers {
-		wg.Add(1)
-		go func(g int) {
-			defer wg.Done()
-			z := make([]float64, n)
-			y := make([]float64, n)
-			up := make([]int, n+1) // prefix counts of z >= th
-			dn := make([]int, n+1) // prefix counts of z <= -th
-			for j := g; j < p; j += workers {
-				m := &sc.metrics[j]
-				med, s := base.Median[j], base.Scale[j]
-				if !base.Constant[j] {
-					s = math.Max(s, minScale(series[j].Metric))
-				}
-				peak := 0
-				for i := range n {
-					z[i] = (raw.Data[i*raw.Stride+j] - med) / s
-					if math.Abs(z[i]) > math.Abs(z[peak]) {
-						peak = i
-					}
-					up[i+1], dn[i+1] = up[i], dn[i]
-					if z[i] >= th {
-						up[i+1]++
-					} else if z[i] <= -th {
-						dn[i+1]++
-					}
-				}
-				m.peakRow, m.z, m.onset = peak, z[peak], -1
-				if n == 0 || math.Abs(z[peak]) < th {
-					continue
-				}
-				sign := 1.0
-				if z[peak] < 0 {
-					sign = -1
-				}
-				sustained := false
-				for i := 0; i+need <= n && !sustained; i++ {
-					end := min(i+w, n)
-					cnt := up[end] - up[i]
-					if sign < 0 {
-						cnt = dn[end] - dn[i]
-					}
-					sustained = cnt >= need
-				}
-				if !sustained {
-					continue
-				}
-				m.flagged = true
-				m.onset, _ = onsetOf(z, y, sign, peak, th, w)
-				// An excursion from the first row began before the window.
-				m.early = m.onset == 0
-			}
-		}(g)
-	}
-	wg.Wait()
 }
 
 // sustainRows is the span, in points, over which a metric must stay past
@@ -476,7 +454,11 @@ func (sc *scored) scoreUnivariate(pr *prepared, o Options, n, p int) error {
 		base = windowBaseline(pr.W, pr.B, pr.bFinite, cfg.Window)
 	}
 	transformScales(pr.W, base, pr.series, sc.metrics)
-	sc.univariatePass(pr.W, base, pr.series, cfg.ZThreshold, sustainRows(cfg.Window, o.Step))
+	var B *mat.Dense
+	if nb >= o.MinBaselineRows {
+		B = pr.B
+	}
+	sc.peerPass(pr.W, B, base, pr.series, cfg.ZThreshold, cfg.Alpha, sustainRows(cfg.Window, o.Step))
 	lower, upper := base.TukeyFences(3)
 	raw := pr.W.RawMatrix()
 	for j := range sc.metrics {

@@ -1,0 +1,279 @@
+package diagnose
+
+import (
+	"math"
+	"slices"
+	"sync"
+
+	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/mat"
+	"gonum.org/v1/gonum/stat/distuv"
+
+	"github.com/vscope/vscope/analysis"
+	"github.com/vscope/vscope/vscope/store"
+)
+
+// zview computes each metric's robust z-score over the window at two time
+// scales. The point scale is (x - median) / scale against the baseline.
+// The level scale is the mean of the last w point z-scores, each clipped
+// to ±clipZ (so one outlier moves it by at most clipZ/w), measured against
+// the spread of the same mean over the baseline. A sustained shift that
+// is small next to a metric's point-to-point noise shows at the level
+// scale: the throughput of a bursty flow sampled every 250 ms is 0 or
+// several thousand from one point to the next, and its fall from 1,000 to
+// 20 events/s is plain only in its mean. A level shift counts from one
+// normal spread (one unit of the point scale) up. A metric's z at a row is
+// whichever of the two is larger in magnitude.
+type zview struct {
+	raw        blas64.General // the window
+	n, w       int
+	med, scale []float64 // point scale
+	// level scale: the baseline's tail (the w-1 points before the
+	// window, for the window's first means) and the median and spread of
+	// the baseline's means; levelScale 0 means no level scale.
+	tail                 [][]float64 // per column, clipped z of the last w-1 baseline points
+	levelMed, levelScale []float64
+	clipZ                float64
+	// levelGain maps a level z onto the point scale's threshold: a
+	// rolling mean stays past a threshold for many rows once it crosses
+	// it, so the "sustained" rule does not guard it against chance; its
+	// threshold is instead corrected for the (rows / w) x metrics
+	// independent means of the window (Šidák at alpha).
+	levelGain float64
+}
+
+// levelFloor is the least spread of a level mean: that of the mean of w
+// independent unit-variance points.
+func levelFloor(w int) float64 { return 1 / math.Sqrt(float64(w)) }
+
+func newZView(W, B *mat.Dense, base *analysis.Baseline, series []store.Series, th, alpha float64, w int) *zview {
+	n, p := W.Dims()
+	v := &zview{raw: W.RawMatrix(), n: n, w: w, med: base.Median, scale: make([]float64, p), clipZ: 2 * th}
+	trials := max(1, n/max(w, 1)) * max(p, 1)
+	v.levelGain = th / math.Max(th, distuv.UnitNormal.Quantile(1-sidak(alpha, trials)/2))
+	for j := range p {
+		s := base.Scale[j]
+		if !base.Constant[j] {
+			s = math.Max(s, minScale(series[j].Metric))
+		}
+		v.scale[j] = s
+	}
+	if B == nil || w < 2 {
+		return v
+	}
+	nb, _ := B.Dims()
+	if nb < 2*w {
+		return v
+	}
+	v.tail = make([][]float64, p)
+	v.levelMed, v.levelScale = make([]float64, p), make([]float64, p)
+	braw := B.RawMatrix()
+	var wg sync.WaitGroup
+	const workers = 2
+	for g := range workers {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			c := make([]float64, nb)
+			means := make([]float64, 0, nb)
+			for j := g; j < p; j += workers {
+				for i := range nb {
+					c[i] = v.clip((braw.Data[i*braw.Stride+j] - v.med[j]) / v.scale[j])
+				}
+				means = means[:0]
+				sum := 0.0
+				for i := range nb {
+					sum += c[i]
+					if i >= w {
+						sum -= c[i-w]
+					}
+					if i >= w-1 {
+						means = append(means, sum/float64(w))
+					}
+				}
+				med, mad := medianMAD(means)
+				v.levelMed[j] = med
+				v.levelScale[j] = math.Max(1.4826*mad, levelFloor(w))
+				v.tail[j] = append([]float64(nil), c[nb-(w-1):]...)
+			}
+		}(g)
+	}
+	wg.Wait()
+	return v
+}
+
+func (v *zview) clip(z float64) float64 { return math.Max(-v.clipZ, math.Min(v.clipZ, z)) }
+
+// medianMAD returns the median of x and the median absolute deviation
+// from it (x is reordered).
+func medianMAD(x []float64) (med, mad float64) {
+	if len(x) == 0 {
+		return 0, 0
+	}
+	slices.Sort(x)
+	med = quantileSorted(x)
+	for i := range x {
+		x[i] = math.Abs(x[i] - med)
+	}
+	slices.Sort(x)
+	return med, quantileSorted(x)
+}
+
+func quantileSorted(x []float64) float64 {
+	m := len(x)
+	return (x[(m-1)/2] + x[m/2]) / 2
+}
+
+// column writes column j's z-scores into out (length n); pointZ gets the
+// point-scale ones when not nil.
+func (v *zview) column(j int, out, pointZ []float64) {
+	n, raw := v.n, v.raw
+	for i := range n {
+		out[i] = (raw.Data[i*raw.Stride+j] - v.med[j]) / v.scale[j]
+	}
+	if pointZ != nil {
+		copy(pointZ, out[:n])
+	}
+	if v.tail == nil {
+		return
+	}
+	tail, w := v.tail[j], v.w
+	sum := 0.0
+	for _, c := range tail {
+		sum += c
+	}
+	// Clipped point z of row i-w (from the tail before the window).
+	clipped := func(i int) float64 {
+		if i < 0 {
+			return tail[len(tail)+i]
+		}
+		return v.clip((raw.Data[i*raw.Stride+j] - v.med[j]) / v.scale[j])
+	}
+	for i := range n {
+		sum += v.clip(out[i]) // now the sum of rows i-w+1 .. i
+		// A level shift counts once it is at least one normal spread of
+		// the metric (the point scale, itself floored by minScale): a
+		// steadier shift is significant but not worth attention.
+		d := sum/float64(w) - v.levelMed[j]
+		lz := 0.0
+		if math.Abs(d) >= 1 {
+			lz = d / v.levelScale[j] * v.levelGain
+		}
+		sum -= clipped(i - (w - 1))
+		if math.Abs(lz) > math.Abs(out[i]) {
+			out[i] = lz
+		}
+	}
+}
+
+// univariatePass finds, for every metric, its peak z (zview) and whether
+// it left its normal range for a sustained time: |z| past th, same sign,
+// for at least half of some w consecutive rows. Noise does not do that:
+// for Gaussian noise the chance that 6 of 12 consecutive rows pass 3σ is
+// about 1e-12. For those metrics it finds the onset (see onsetOf). With
+// peers (peerGroups), z is first discounted by what the metric's peers
+// share (peers.go); nil peers: no discount.
+func (sc *scored) univariatePass(v *zview, th float64, w int, peers map[int][]int) {
+	n, p := v.n, len(v.scale)
+	need := min((w+1)/2, max(1, (n+1)/2))
+	var common map[int][]float32
+	if len(peers) > 0 {
+		candidate := make([]bool, p)
+		z := make([]float64, n)
+		for j := range peers {
+			v.column(j, z, nil)
+			for i := range n {
+				if math.Abs(z[i]) >= th {
+					candidate[j] = true
+					break
+				}
+			}
+		}
+		common = peerCommon(n, peers, candidate, v)
+	}
+	var wg sync.WaitGroup
+	const workers = 2
+	for g := range workers {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			z := make([]float64, n)
+			y := make([]float64, n)
+			up := make([]int, n+1) // prefix counts of z >= th
+			dn := make([]int, n+1) // prefix counts of z <= -th
+			for j := g; j < p; j += workers {
+				m := &sc.metrics[j]
+				c := common[j]
+				v.column(j, z, nil)
+				peak, rawPeak := 0, 0.0
+				for i := range n {
+					rawPeak = math.Max(rawPeak, math.Abs(z[i]))
+					if c != nil {
+						z[i] = discount(z[i], float64(c[i]))
+					}
+					if math.Abs(z[i]) > math.Abs(z[peak]) {
+						peak = i
+					}
+					up[i+1], dn[i+1] = up[i], dn[i]
+					if z[i] >= th {
+						up[i+1]++
+					} else if z[i] <= -th {
+						dn[i+1]++
+					}
+				}
+				m.peakRow, m.z, m.onset, m.flagged, m.early, m.peerShare = peak, z[peak], -1, false, false, 0
+				if c != nil && rawPeak > 0 {
+					m.peerShare = 1 - math.Abs(z[peak])/rawPeak
+				}
+				if n == 0 || math.Abs(z[peak]) < th {
+					continue
+				}
+				sign := 1.0
+				if z[peak] < 0 {
+					sign = -1
+				}
+				sustained := false
+				for i := 0; i+need <= n && !sustained; i++ {
+					end := min(i+w, n)
+					cnt := up[end] - up[i]
+					if sign < 0 {
+						cnt = dn[end] - dn[i]
+					}
+					sustained = cnt >= need
+				}
+				if !sustained {
+					continue
+				}
+				m.flagged = true
+				m.onset, _ = onsetOf(z, y, sign, peak, th, w)
+				// An excursion from the first row began before the window.
+				m.early = m.onset == 0
+			}
+		}(g)
+	}
+	wg.Wait()
+}
+
+// peerPass is univariatePass with the peer discount, falling back to none
+// when the discount leaves nothing flagged (a cause shared by every peer:
+// see peers.go). B is the baseline for the level scale (nil: none).
+func (sc *scored) peerPass(W, B *mat.Dense, base *analysis.Baseline, series []store.Series, th, alpha float64, w int) {
+	v := newZView(W, B, base, series, th, alpha, w)
+	peers := peerGroups(series)
+	sc.univariatePass(v, th, w, peers)
+	if len(peers) == 0 {
+		return
+	}
+	for _, m := range sc.metrics {
+		if m.flagged {
+			return
+		}
+	}
+	sc.univariatePass(v, th, w, nil)
+	for _, m := range sc.metrics {
+		if m.flagged {
+			sc.notes = append(sc.notes, "every change in the window is shared by the peers of the metrics that changed (the same metric on other hosts): a cause common to them all; peers not discounted")
+			return
+		}
+	}
+}
