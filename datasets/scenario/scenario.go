@@ -494,9 +494,8 @@ func Score(d *diagnose.Result, tr faults.Truth, r *Run) {
 	}
 	var gt []int
 	for _, m := range tr.Metrics {
-		if m.Change == "absent" {
-			continue // no samples in the window: nothing to rank
-		}
+		// "absent" metrics (a killed process's) are ranked as stopped
+		// reporting.
 		gt = append(gt, id(metricID(m.Host, m.Agent, m.Component, m.Metric)))
 	}
 	var ranking []int

@@ -85,6 +85,7 @@ func Analyze(in *Input, o Options) (*Result, error) {
 	r.Traces.RowScore = make(Floats, len(sc.rowScore))
 	copy(r.Traces.RowScore, sc.rowScore)
 
+	addStopped(in, pr, sc, max(o.MaxGap, cfg.Window))
 	g := buildGraph(pr.series, sc, o.Topology, cfg.Window)
 	r.Topology.Edges, r.Topology.CrossAgent, r.Topology.Assumed = g.edges, g.crossAgent, g.assumed
 	assignRoles(g, o.OnsetTolerance)
@@ -329,6 +330,9 @@ func (e *explainer) onsetPtr(i int) *time.Time {
 func (e *explainer) rawAt(i, j int) float64 {
 	m := e.sc.metrics[j]
 	raw := e.pr.W.RawMatrix()
+	if j >= raw.Cols {
+		return math.NaN() // stopped before the window (addStopped)
+	}
 	v := raw.Data[i*raw.Stride+j]
 	return m.baseline + (v-m.baseline)*m.factor
 }
@@ -531,7 +535,11 @@ func (e *explainer) ranking() {
 		} else {
 			ev += "; "
 		}
-		ev += fmt.Sprintf("%s -> %s (z %+.1f)", num(m.baseline), num(e.rawAt(m.peakRow, j)), m.z)
+		if math.IsNaN(m.z) {
+			ev += fmt.Sprintf("%s, then no point in the window: stopped reporting as it began", num(m.baseline))
+		} else {
+			ev += fmt.Sprintf("%s -> %s (z %+.1f)", num(m.baseline), num(e.rawAt(m.peakRow, j)), m.z)
+		}
 		if m.peerShare >= 0.05 {
 			ev += fmt.Sprintf("; %.0f%% of its change shared by its peers on other hosts, discounted", 100*m.peerShare)
 		}

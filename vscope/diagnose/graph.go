@@ -411,6 +411,18 @@ func (g *graph) relation(u, v int) int {
 // downstream, a busy host slows what runs on it, a load surge of a
 // component makes its host busy.
 func (g *graph) explains(u, v, tol int) (bool, int) {
+	// A process that stopped reporting takes everything it reported with
+	// it (its components, its runtime, the host metrics it sampled): its
+	// own stop explains theirs, never the other way round.
+	if a, b := g.nodes[u], g.nodes[v]; a.stopped && b.stopped && a.key.Host == b.key.Host {
+		sameAgent := func(x, y *node) bool { return x.key.Agent == "" || y.key.Agent == "" || x.key.Agent == y.key.Agent }
+		switch {
+		case isProcess(a) && !isProcess(b) && sameAgent(a, b):
+			return true, relSameHost
+		case isProcess(b) && !isProcess(a) && sameAgent(a, b):
+			return false, relSameHost
+		}
+	}
 	rel := g.relation(u, v)
 	if rel == relNone {
 		return false, rel
@@ -471,3 +483,6 @@ func (g *graph) explains(u, v, tol int) (bool, int) {
 	}
 	return false, rel
 }
+
+// isProcess is an agent process's own node (not its Go runtime).
+func isProcess(nd *node) bool { return nd.level == levelProcess && nd.key.Kind == "process" }
