@@ -325,7 +325,14 @@ func (sc *scored) scorePCA(pr *prepared, model *analysis.Model, o Options, n, p 
 			// The fused score less the share of the change the metric's
 			// peers had too.
 			ms := best[j]
-			m.score, m.fused, m.evidence = math.Max(ms.Score*(1-m.peerShare), m.score), true, ms.Evidence
+			// The fused score measures against the baseline's own
+			// spread; a metric steadier than its unit's floor (minScale)
+			// is measured against the floor, as its z is.
+			fused := ms.Score * (1 - m.peerShare)
+			if s := model.Base.Scale[j]; !model.Base.Constant[j] && s > 0 {
+				fused *= s / math.Max(s, minScale(pr.series[j].Metric))
+			}
+			m.score, m.fused, m.evidence = math.Max(fused, m.score), true, ms.Evidence
 		}
 		if m.onset >= 0 {
 			m.evidence |= analysis.EvidenceChange
