@@ -379,23 +379,23 @@ var htmlPage = template.Must(template.New("report").Funcs(template.FuncMap{
 {{if .NoCharts}}<div class="vs-nocharts" id="nocharts"><b>No charts in this report.</b> {{.NoCharts}}</div>{{end}}
 <ul class="vs-summary">{{range .R.Summary}}<li>{{.}}</li>{{end}}</ul>
 {{if ne .R.Status "no data"}}
-<div class="vs-row">
-<section class="vs-card vs-grow">
+<section class="vs-card">
 <h2>Flow topology</h2>
-<p class="vs-muted">Components coloured by score (grey: normal, yellow to red: further out of range); a thick red ring marks the cause, orange the symptoms traced to it. Arrows follow the events.</p>
+<p class="vs-muted">Events flow along the arrows (source → channel → sink, agents to collectors); under each agent, its host's groups (cpu, memory, disks, network) and its process. Colour: score (grey: normal, yellow to red: further out of range; faded: within its normal range); a thick red ring marks the cause, orange rings the symptoms traced to it, dashed lines a host-level change beside them.</p>
 <div class="vs-chart vs-tall" id="chart-flow" data-chart="flow"></div>
 </section>
+<div class="vs-row">
 <section class="vs-card vs-grow">
 <h2>Contributions</h2>
 <p class="vs-muted">Each ranked metric's score (robust z + EWMA jump + PCA residual contribution, at its peak) next to its robust |z| alone (univariate), on a log scale when they span orders of magnitude. Red: cause, orange: symptom.</p>
 <div class="vs-chart vs-tall" id="chart-contrib" data-chart="contributions"></div>
 </section>
-</div>
-<section class="vs-card">
+<section class="vs-card vs-grow">
 <h2>Anomaly score</h2>
 <p class="vs-muted">Each time point's largest statistic (SPE, T², largest residual) over its limit; above the dashed line (1) it is out of range; shaded: the anomalous episodes.</p>
-<div class="vs-chart vs-short" id="chart-score" data-chart="score"></div>
+<div class="vs-chart vs-tall" id="chart-score" data-chart="score"></div>
 </section>
+</div>
 <section class="vs-card">
 <h2>Top metrics over baseline and window</h2>
 <p class="vs-muted">Grey: the baseline just before the window; blue: the window (shaded blue); red shading: anomalous episodes; red line: the metric's onset; dashed: its baseline median.</p>

@@ -52,6 +52,8 @@
     return (h ? h + 'h' : '') + (m ? m + 'm' : '') + (r || (!h && !m) ? r + 's' : '');
   }
 
+  function took(ms) { return ms < 1000 ? Math.round(ms) + ' ms' : (ms / 1000).toFixed(1) + ' s'; }
+
   function iso(ms) { return new Date(ms).toISOString().replace('.000Z', 'Z'); }
 
   // ---- live charts -------------------------------------------------------
@@ -165,7 +167,7 @@
     v.className = 'vs-verdict ' + (r.status === 'anomaly' ? 'vs-cause' : r.status === 'no anomaly' ? 'vs-none' : '');
     v.querySelector('.vs-verdict-label').textContent = (cause ? 'Likely cause' : r.status) +
       ' · window ' + R.clock(r.window.from) + ' – ' + R.clock(r.window.to) + ' · ran ' + R.clock(d.ran_at) +
-      ' in ' + (d.took_ms / 1000).toFixed(1) + ' s';
+      ' in ' + took(d.took_ms);
     $('verdict-title').textContent = cause ? compTitle(cause) : (r.summary || [])[0] || r.status;
     var m = cause && (r.ranking || []).filter(function (x) {
       return x.host === cause.host && x.agent === cause.agent && x.component === cause.component;
@@ -196,7 +198,7 @@
       baseline: $('f-baseline').value.trim(), filter: $('f-filter').value.trim() };
     api(withToken('api/diagnose'), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) })
       .then(function (d) {
-        status.textContent = 'done: ' + d.result.status + ' (' + (d.took_ms / 1000).toFixed(1) + ' s)';
+        status.textContent = 'done: ' + d.result.status + ' (' + took(d.took_ms) + ')';
         showDiagnosis(d);
       }).catch(function (e) {
         status.textContent = 'failed: ' + e.message;

@@ -14,6 +14,7 @@
   var WINDOW_BLUE = '#1f6feb';
   var TOP_SERIES = 10; // small charts of top metrics
   var MAX_GRAPH = 90; // components drawn before the graph is narrowed
+  var MAX_BARS = 25; // ranked metrics in the contributions chart
 
   function ms(t) { return typeof t === 'number' ? t : Date.parse(t); }
 
@@ -85,8 +86,13 @@
     var data = [], top = 2;
     for (var i = 0; i < times.length; i++) {
       var v = s[i];
-      data.push([ms(times[i]), v === null ? null : v]);
       if (v !== null && isFinite(v)) { top = Math.max(top, v); }
+      data.push([ms(times[i]), v]);
+    }
+    // Far over the limit, a log axis keeps both the limit and the peaks.
+    var log = top > 20;
+    if (log) {
+      data.forEach(function (d) { if (d[1] !== null) { d[1] = Math.max(d[1], 0.01); } });
     }
     var areas = (r.episodes || []).map(function (e) {
       return [{ xAxis: ms(e.from), name: 'episode' }, { xAxis: ms(e.to) + 1 }];
@@ -95,7 +101,7 @@
       grid: { left: 50, right: 20, top: 14, bottom: 28 },
       tooltip: { trigger: 'axis', valueFormatter: fmt },
       xAxis: { type: 'time' },
-      yAxis: { type: 'value', max: Math.min(Math.ceil(top), 50), name: '× limit', nameGap: 6,
+      yAxis: { type: log ? 'log' : 'value', min: log ? 0.01 : 0, max: log ? undefined : Math.ceil(top), name: '× limit', nameGap: 6,
         nameTextStyle: { align: 'left' }, axisLabel: { formatter: fmt } },
       series: [{
         name: 'anomaly score', type: 'line', data: data, showSymbol: false, sampling: 'lttb',
@@ -109,8 +115,9 @@
 
   // ---- contributions ---------------------------------------------------
   function contribChart(el, r) {
-    var rk = r.ranking || [];
-    if (!rk.length) { missing(el, 'Nothing was ranked.'); return; }
+    var all = r.ranking || [];
+    if (!all.length) { missing(el, 'Nothing was ranked.'); return; }
+    var rk = all.slice(0, MAX_BARS);
     var cats = [], fused = [], uni = [];
     var lo = Infinity, hi = 0;
     rk.forEach(function (m) {
@@ -127,8 +134,10 @@
     }
     el.style.height = Math.max(el.clientHeight, rk.length * 22 + 70) + 'px';
     init(el).setOption(opt({
-      grid: { left: 250, right: 26, top: 30, bottom: 24 },
+      grid: { left: 250, right: 26, top: 30, bottom: rk.length < all.length ? 44 : 24 },
       legend: { top: 0, data: ['score (PCA + univariate)', 'robust |z| alone'] },
+      title: rk.length < all.length ? { text: 'the top ' + rk.length + ' of ' + all.length + ' ranked metrics', left: 'right', bottom: 0,
+        textStyle: { fontSize: 11, color: '#5d6678', fontWeight: 'normal' } } : undefined,
       tooltip: {
         trigger: 'axis', axisPointer: { type: 'shadow' },
         formatter: function (ps) {
@@ -239,24 +248,30 @@
     tierKeys.forEach(function (t) {
       tiers[t].sort(function (a, b) { return a.key < b.key ? -1 : a.key > b.key ? 1 : 0; });
     });
-    var X = 130, Y = 96, nodes = [], links = [];
+    var X = 150, nodes = [], links = [];
     var roleBorder = { cause: COLORS.cause, symptom: COLORS.symptom };
-    var maxScore = 1;
-    names.forEach(function (n) { maxScore = Math.max(maxScore, byName[n].score || 0); });
+    // The colour scale spans the anomalous components' scores (a component
+    // within its normal range can score high on a noisy metric; it is drawn
+    // faded, clipped to the top colour).
+    var maxScore = 1, anyAnomalous = false;
+    names.forEach(function (n) { if (byName[n].role !== 'unrelated') { anyAnomalous = true; } });
+    names.forEach(function (n) {
+      if (!anyAnomalous || byName[n].role !== 'unrelated') { maxScore = Math.max(maxScore, byName[n].score || 0); }
+    });
     function node(n, x, y, small) {
       var c = byName[n];
       var border = roleBorder[c.role];
       var big = c.role === 'cause', calm = c.role === 'unrelated';
       nodes.push({
         name: n, x: x, y: y, value: Math.log10(1 + (c.score || 0)),
-        symbolSize: small ? 16 : big ? 34 : 24,
+        symbolSize: small ? 12 : big ? 34 : 24,
         symbol: small ? 'roundRect' : 'circle',
         c: c,
         itemStyle: { borderColor: border || '#ffffff', borderWidth: big ? 5 : border ? 3 : 1, opacity: calm ? 0.45 : 1 },
         label: {
           show: true, position: small ? 'right' : 'bottom', distance: 4, fontSize: small ? 10 : 12,
           fontWeight: big ? 'bold' : 'normal', color: big ? COLORS.cause : calm ? '#7a8394' : '#1d2330',
-          formatter: big ? c.component + ' · CAUSE' : c.component
+          formatter: big && !small ? c.component + ' · CAUSE' : c.component
         }
       });
     }
@@ -267,39 +282,52 @@
         tooltip: { show: false }
       });
     }
-    var hostY = {}; // host -> the y of its bands
+    // Each host's groups go in rows under the first band of that host (a
+    // band of their own for a host without agents).
     var minStart = tierKeys.length ? tierKeys[0] : 0;
+    var bandOfHost = {};
+    tierKeys.forEach(function (t) {
+      tiers[t].forEach(function (b) { if (!bandOfHost[b.host]) { bandOfHost[b.host] = b; } });
+    });
+    hostList.sort().forEach(function (h) {
+      var b = bandOfHost[h];
+      if (!b) {
+        b = bandOfHost[h] = { key: h + '/', host: h, agent: '', nodes: [], start: minStart };
+        if (!tiers[minStart]) { tiers[minStart] = []; tierKeys.push(minStart); tierKeys.sort(function (x, y) { return x - y; }); }
+        tiers[minStart].push(b);
+      }
+      b.hostNodes = hostNodes[h].sort();
+    });
+    var PER_ROW = 4, GX = 66, GY = 28, STACK = 40;
+    function stackOf(b) {
+      var at = {}, most = 0;
+      b.nodes.forEach(function (n) { var d = depth[n] || 0; at[d] = (at[d] || 0) + 1; most = Math.max(most, at[d]); });
+      return most;
+    }
+    function heightOf(b) {
+      var st = stackOf(b), rows = b.hostNodes ? Math.ceil(b.hostNodes.length / PER_ROW) : 0;
+      return 30 + (st ? 46 + (st - 1) * STACK : 0) + rows * GY + 14;
+    }
     tierKeys.forEach(function (t) {
       var list = tiers[t];
-      list.forEach(function (b, i) {
-        var y = (i - (list.length - 1) / 2) * Y;
-        (hostY[b.host] = hostY[b.host] || []).push(y);
+      var total = list.reduce(function (sum, b) { return sum + heightOf(b); }, 0);
+      var y = -total / 2;
+      list.forEach(function (b) {
+        var top = y + 30, st = stackOf(b);
+        caption(b.key, b.agent ? b.agent + ' @ ' + b.host : 'host ' + b.host, b.start * X - 12, top - 22, 'right');
         // the band's flow components by depth, several at one depth stacked
         var at = {};
-        b.nodes.sort();
-        b.nodes.forEach(function (n) {
+        b.nodes.sort().forEach(function (n) {
           var d = depth[n] || 0;
           var k = at[d] = (at[d] || 0) + 1;
-          node(n, d * X, y + (k - 1) * 40);
+          node(n, d * X, top + (k - 1) * STACK);
         });
-        caption(b.key, b.agent + ' @ ' + b.host, b.start * X - 12, y - 24, 'right');
+        var gy = top + (st ? 46 + (st - 1) * STACK : 0);
+        (b.hostNodes || []).forEach(function (n, k) {
+          node(n, b.start * X - 6 + (k % PER_ROW) * GX, gy + Math.floor(k / PER_ROW) * GY, true);
+        });
+        y += heightOf(b);
       });
-    });
-    // The hosts' groups in a column left of the flows, each host's beside
-    // the middle of its agents, pushed apart so that none overlap.
-    var HX = minStart * X - 1.3 * X, slot = 22, nextFree = -Infinity;
-    hostList.sort(function (a, b) {
-      function mid(h) { var v = hostY[h] || [0]; return v.reduce(function (s, x) { return s + x; }, 0) / v.length; }
-      return mid(a) - mid(b);
-    });
-    hostList.forEach(function (h) {
-      var list = hostNodes[h].sort();
-      var v = hostY[h] || [0];
-      var mid = v.reduce(function (s, x) { return s + x; }, 0) / v.length;
-      var top = Math.max(mid - (list.length - 1) * slot / 2, nextFree);
-      caption('host:' + h, 'host ' + h, HX - 8, top - 22, 'right');
-      list.forEach(function (n, k) { node(n, HX, top + k * slot, true); });
-      nextFree = top + list.length * slot + 34;
     });
     // A host-wide group that left its normal range is joined (dashed) to
     // the anomalous components on its host: the vertical relation.
@@ -328,7 +356,7 @@
     var spanX = Math.max.apply(null, xs) - Math.min.apply(null, xs) + 1;
     var spanY = Math.max.apply(null, ys) - Math.min.apply(null, ys) + 1;
     var innerW = Math.max(el.clientWidth - 150, 200);
-    var scale = Math.min(innerW / spanX, 1.6);
+    var scale = Math.min(innerW / spanX, 1.25);
     el.style.height = Math.round(Math.min(Math.max(spanY * scale + 90 + (note ? 20 : 0), 260), 1800)) + 'px';
     var g = init(el);
     g.setOption(opt({
