@@ -96,7 +96,7 @@ notebook-deps:
 
 notebooks: build notebook-deps
 	mkdir -p $(BUILD)/notebooks
-	PATH=/usr/bin:$$PATH VSCOPE=$(abspath $(BUILD)/vscope) VSCOPE_NOTEBOOK_DIR=$(abspath $(BUILD)/notebooks) \
+	PATH=/usr/bin:$$PATH PYDEVD_DISABLE_FILE_VALIDATION=1 VSCOPE=$(abspath $(BUILD)/vscope) VSCOPE_NOTEBOOK_DIR=$(abspath $(BUILD)/notebooks) \
 	  /usr/bin/python3 -m nbconvert --to notebook --execute --ExecutePreprocessor.timeout=900 \
 	  --ExecutePreprocessor.kernel_name=python3 --output-dir $(BUILD)/notebooks notebooks/*.ipynb
 
