@@ -404,11 +404,11 @@ var htmlPage = template.Must(template.New("report").Funcs(template.FuncMap{
 {{end}}
 {{if .R.Ranking}}<section class="vs-card"><h2>Ranking</h2>
 <table class="vs-table"><thead><tr><th>#</th><th>Metric</th><th>Component</th><th>Host</th><th>Score</th><th>Onset</th><th>Evidence</th></tr></thead><tbody>
-{{range .R.Ranking}}<tr class="vs-{{.Role}}"><td>{{.Rank}}</td><td>{{.Metric}}</td><td>{{name .Agent .Component}}</td><td>{{.Host}}</td><td class="vs-num">{{f1 .Score}}</td><td>{{onset .Onset $.Ref}}</td><td>{{.Evidence}}</td></tr>
+{{range .R.Ranking}}<tr class="vs-{{.Role}}"><td>{{.Rank}}</td><td>{{.Metric}}</td><td class="vs-nw">{{name .Agent .Component}}</td><td class="vs-nw">{{.Host}}</td><td class="vs-num">{{f1 .Score}}</td><td class="vs-nw">{{onset .Onset $.Ref}}</td><td>{{.Evidence}}</td></tr>
 {{end}}</tbody></table></section>{{end}}
 {{if .R.Components}}<section class="vs-card"><h2>Components</h2>
 <table class="vs-table"><thead><tr><th>Role</th><th>Component</th><th>Host</th><th>Score</th><th>Onset</th><th>Why</th></tr></thead><tbody>
-{{range .R.Components}}{{if ne .Role "unrelated"}}<tr class="vs-{{.Role}}"><td>{{.Role}}</td><td>{{name .Agent .Component}}</td><td>{{.Host}}</td><td class="vs-num">{{f1 .Score}}</td><td>{{onset .Onset $.Ref}}</td><td>{{.Why}}</td></tr>
+{{range .R.Components}}{{if ne .Role "unrelated"}}<tr class="vs-{{.Role}}"><td>{{.Role}}</td><td class="vs-nw">{{name .Agent .Component}}</td><td class="vs-nw">{{.Host}}</td><td class="vs-num">{{f1 .Score}}</td><td class="vs-nw">{{onset .Onset $.Ref}}</td><td>{{.Why}}</td></tr>
 {{end}}{{end}}</tbody></table></section>{{end}}
 {{if .R.Hosts}}<section class="vs-card"><h2>Hosts</h2>
 <table class="vs-table"><thead><tr><th>Host</th><th>Role</th><th>Score</th><th>Why</th></tr></thead><tbody>

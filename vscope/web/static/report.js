@@ -83,10 +83,10 @@
     var tr = r.traces || {};
     var times = tr.times || [], s = tr.row_score || [];
     if (!times.length) { missing(el, 'No time points in the window.'); return; }
-    var data = [], top = 2;
+    var data = [], top = 2, low = 0.5;
     for (var i = 0; i < times.length; i++) {
       var v = s[i];
-      if (v !== null && isFinite(v)) { top = Math.max(top, v); }
+      if (v !== null && isFinite(v)) { top = Math.max(top, v); low = Math.min(low, Math.max(v, 0.01)); }
       data.push([ms(times[i]), v]);
     }
     // Far over the limit, a log axis keeps both the limit and the peaks.
@@ -101,7 +101,8 @@
       grid: { left: 50, right: 20, top: 14, bottom: 28 },
       tooltip: { trigger: 'axis', valueFormatter: fmt },
       xAxis: { type: 'time' },
-      yAxis: { type: log ? 'log' : 'value', min: log ? 0.01 : 0, max: log ? undefined : Math.ceil(top), name: '× limit', nameGap: 6,
+      yAxis: { type: log ? 'log' : 'value', min: log ? Math.pow(10, Math.floor(Math.log10(low))) : 0,
+        max: log ? undefined : Math.ceil(top), name: '× limit', nameGap: 6,
         nameTextStyle: { align: 'left' }, axisLabel: { formatter: fmt } },
       series: [{
         name: 'anomaly score', type: 'line', data: data, showSymbol: false, sampling: 'lttb',
