@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"math"
 	"net"
@@ -43,6 +44,16 @@ func writeFlow(t testing.TB, path string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := st.Append(ctx, flowBatch()); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// flowBatch holds the points of writeFlow.
+func flowBatch() *store.Batch {
 	b := &store.Batch{}
 	size := map[string]float64{}
 	for sec := range secs {
@@ -66,12 +77,7 @@ func writeFlow(t testing.TB, path string) {
 		}
 		b.Add(b.SeriesRef(store.Series{Host: "h1", Component: "cpu", Kind: "host", Metric: "user_percent"}), ts, 20+math.Sin(float64(sec)/5))
 	}
-	if err := st.Append(ctx, b); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
+	return b
 }
 
 // flowRates are an agent's rates in and out and its sink's latency at sec.
@@ -440,6 +446,50 @@ func TestRun(t *testing.T) {
 		t.Fatalf("the view still holds the store: %v", err)
 	}
 	w.Close()
+}
+
+// TestVictoriaMetrics: the live data read from VictoriaMetrics (Debian's
+// victoria-metrics; the test skips without it), which cannot tell its
+// newest point, so the span ends at the clock.
+func TestVictoriaMetrics(t *testing.T) {
+	ctx := context.Background()
+	vm, err := store.StartVictoriaMetrics(ctx, t.TempDir(), nil)
+	if errors.Is(err, store.ErrNoVictoriaMetrics) {
+		t.Skipf("skipping: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vm.Stop()
+	st := store.NewVictoriaMetrics(vm.URL, nil)
+	defer st.Close()
+	if err := st.Append(ctx, flowBatch()); err != nil {
+		t.Fatal(err)
+	}
+	end := t0.Add(secs * time.Second)
+	_, hs := newServer(t, "vm+"+vm.URL, Config{Every: -1, Span: 5 * time.Minute, Step: 5 * time.Second, Now: func() time.Time { return end }})
+	// VictoriaMetrics makes points searchable within a second or so of
+	// their import: wait until the last one is.
+	var l Live
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if code := get(t, hs.URL+"/api/live", &l); code != http.StatusOK {
+			t.Fatalf("GET /api/live: %d", code)
+		}
+		if len(l.Agents) == 2 && l.Agents[0].Drained != nil && len(l.Fill) == 2 && !math.IsNaN(l.Fill[0].Values[len(l.Fill[0].Values)-2]) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the live data never held both agents: %+v", l.Agents)
+		}
+		time.Sleep(100 * time.Millisecond) // polling the condition above
+	}
+	if !l.Latest.IsZero() || !l.To.Equal(end.Add(5*time.Second)) {
+		t.Errorf("latest %v, to %v: want no newest point and the span to the clock's next step", l.Latest, l.To)
+	}
+	if l.Fill[0].Name != "h2/a2/c1" || l.Agents[0].Agent != "a2" || *l.Agents[0].Drained != 50 {
+		t.Errorf("fullest %s, first agent %s drained %v; want a2's, draining 50/s", l.Fill[0].Name, l.Agents[0].Agent, *l.Agents[0].Drained)
+	}
 }
 
 func TestMissingStore(t *testing.T) {

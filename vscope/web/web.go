@@ -3,7 +3,6 @@ package web
 import (
 	"embed"
 	"errors"
-	"io/fs"
 	"os"
 	"strings"
 )
@@ -61,9 +60,6 @@ func ReportJS() []byte { return mustRead("static/report.js") }
 
 // ReportCSS is static/report.css, the report's stylesheet.
 func ReportCSS() []byte { return mustRead("static/report.css") }
-
-// Static is the embedded tree (dist/ and static/), for a server to serve.
-func Static() fs.FS { return files }
 
 // mustRead reads a file that is always embedded (it is in the repository,
 // so a build without it does not compile).
