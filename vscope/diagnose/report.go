@@ -150,13 +150,9 @@ type verdict struct {
 func verdictOf(r *Result) verdict {
 	switch r.Status {
 	case StatusNoData:
-		return verdict{Class: "nodata", Label: "No data", Title: first(r.Summary)}
+		return verdict{Class: "nodata", Label: "No data", Title: "Nothing to diagnose in this window", Why: first(r.Summary)}
 	case StatusNoAnomaly:
-		v := verdict{Class: "none", Label: "No anomaly", Title: "Nothing left its normal range in this window"}
-		if len(r.Summary) > 0 {
-			v.Title = r.Summary[0]
-		}
-		return v
+		return verdict{Class: "none", Label: "No anomaly", Title: "Nothing left its normal range in this window", Why: first(r.Summary)}
 	}
 	var causes []ComponentResult
 	symptoms := 0

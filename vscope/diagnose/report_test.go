@@ -167,9 +167,12 @@ func TestVerdict(t *testing.T) {
 		if v.Class != class || !strings.Contains(v.Title, title) {
 			t.Errorf("verdict %+v, want class %s, title with %q", v, class, title)
 		}
+		if r.Status != StatusAnomaly && v.Why != r.Summary[0] {
+			t.Errorf("verdict %+v does not give the summary's reason", v)
+		}
 	}
-	f(&Result{Status: StatusNoData, Summary: []string{"No data: the window is empty."}}, "nodata", "window is empty")
-	f(&Result{Status: StatusNoAnomaly, Summary: []string{"No anomaly: 2 isolated points."}}, "none", "No anomaly")
+	f(&Result{Status: StatusNoData, Summary: []string{"No data: the window is empty."}}, "nodata", "Nothing to diagnose")
+	f(&Result{Status: StatusNoAnomaly, Summary: []string{"No anomaly: 2 isolated points."}}, "none", "Nothing left its normal range")
 	onset := time.Date(2026, 1, 1, 11, 0, 5, 0, time.UTC)
 	r := &Result{Status: StatusAnomaly, Window: WindowInfo{To: onset.Add(time.Minute)},
 		Components: []ComponentResult{

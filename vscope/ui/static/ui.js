@@ -168,14 +168,15 @@
     v.querySelector('.vs-verdict-label').textContent = (cause ? 'Likely cause' : r.status) +
       ' · window ' + R.clock(r.window.from) + ' – ' + R.clock(r.window.to) + ' · ran ' + R.clock(d.ran_at) +
       ' in ' + took(d.took_ms);
-    $('verdict-title').textContent = cause ? compTitle(cause) : (r.summary || [])[0] || r.status;
+    $('verdict-title').textContent = cause ? compTitle(cause) : r.status === 'no anomaly' ? 'Nothing left its normal range' :
+      r.status === 'no data' ? 'Nothing to diagnose' : (r.summary || [])[0] || r.status;
     var m = cause && (r.ranking || []).filter(function (x) {
       return x.host === cause.host && x.agent === cause.agent && x.component === cause.component;
     })[0];
     $('verdict-metric').textContent = m ? m.metric + ': ' + R.fmt(m.baseline) + ' → ' + R.fmt(m.peak) +
       (m.onset ? ' from ' + R.clock(m.onset) : '') + ' (score ' + R.fmt(m.score) + ')' : '';
     $('verdict-metric').style.color = m ? COLORS.cause : '';
-    $('verdict-why').textContent = cause ? cause.why : (r.summary || []).slice(1).join(' ');
+    $('verdict-why').textContent = cause ? cause.why : (r.summary || []).join(' ');
     $('report-frame').src = withToken('report?t=' + encodeURIComponent(d.ran_at));
     $('report-link').href = withToken('report');
     $('report-download').href = withToken('report?download=1');
