@@ -28,7 +28,7 @@ placement that cost least under the hosts' and links' capacities, and says why. 
 deploy' runs a plan's watch nodes in the agents through their control APIs (vscope agent
 --control), 'vscope dpg status' shows them, 'vscope dpg undeploy' removes them.`,
 	}
-	cmd.AddCommand(newDPGPlanCmd(), newDPGSynthCmd(), newDPGDeployCmd(), newDPGStatusCmd(), newDPGUndeployCmd(), newDPGNodeCmd())
+	cmd.AddCommand(newDPGPlanCmd(), newDPGSynthCmd(), newDPGDeployCmd(), newDPGStatusCmd(), newDPGUndeployCmd(), newDPGNodeCmd(), newDPGSimulateCmd())
 	return cmd
 }
 

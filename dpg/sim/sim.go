@@ -30,9 +30,12 @@ type Config struct {
 	Option string
 	// Overrides are dpg/deploy.SetField assignments for every node.
 	Overrides []string
-	// StoreBytes, when set, is the size of a host's sample in the metric
-	// store's wire format (the agents' Arrow IPC posts).
-	StoreBytes func(points []monitor.Point) int
+	// Store, when set, carries the centralized path instead of the watch
+	// nodes' JSON: it encodes one host's sample in the metric store's wire
+	// format (the agents' Arrow IPC posts), decodes it as the store's
+	// ingest would, and returns the bytes on the wire and the points
+	// decoded, which the root's detector then sees.
+	Store func(points []monitor.Point) (wire int, decoded []monitor.Point, err error)
 }
 
 // Path is the outcome of one way of monitoring the fleet.
@@ -59,18 +62,19 @@ type Path struct {
 
 // Result compares the two paths on the same simulated data.
 type Result struct {
-	Hosts    int     `json:"hosts"`
-	Series   int     `json:"series"`
-	Seconds  float64 `json:"simulated_seconds"`
-	Samples  int64   `json:"samples"`
-	Fault    Fault   `json:"fault"`
-	Central  Path    `json:"centralized"`
-	DPG      Path    `json:"dpg"`
-	StoreIPC int64   `json:"store_ipc_bytes,omitempty"`
+	Hosts   int     `json:"hosts"`
+	Series  int     `json:"series"`
+	Seconds float64 `json:"simulated_seconds"`
+	Samples int64   `json:"samples"`
+	Fault   Fault   `json:"fault"`
+	Central Path    `json:"centralized"`
+	DPG     Path    `json:"dpg"`
+	// StoreWire is every sample in the store's wire format (Config.Store).
+	StoreWire int64 `json:"store_wire_bytes,omitempty"`
 	// Floor16 is every sample at 16 bytes (timestamp and value, no
 	// names): a lower bound for any central store's wire format.
 	Floor16 int64 `json:"floor_16_bytes_per_sample"`
-	// Ratio is the central path's bytes over the DPG's: StoreIPC when
+	// Ratio is the central path's bytes over the DPG's: StoreWire when
 	// measured, else the centralized watch plan's.
 	Ratio      float64 `json:"ratio"`
 	RatioFloor float64 `json:"ratio_vs_floor"`
@@ -160,16 +164,19 @@ func Run(ctx context.Context, cfg Config, dpgPlan, centralPlan *planner.PlanJSON
 	fault := Fault{Host: names[cfg.FaultHost], Agent: "app", Component: "k1", At: epoch.Add(cfg.FaultAfter).UnixMilli()}
 	res := &Result{Hosts: cfg.Hosts, Seconds: cfg.Duration.Seconds(), Fault: fault}
 	var err error
-	if res.DPG, err = runPath(ctx, "dpg", cfg, dpgPlan, names, &fault, res, false); err != nil {
+	var leafDetect watch.DetectSpec
+	if res.DPG, leafDetect, err = runPath(ctx, "dpg", cfg, dpgPlan, names, &fault, res, false, nil); err != nil {
 		return nil, err
 	}
-	if res.Central, err = runPath(ctx, "centralized", cfg, centralPlan, names, &fault, res, true); err != nil {
+	// The centralized root runs the leaves' detector: the comparison is
+	// of where detection runs, not of which detector.
+	if res.Central, _, err = runPath(ctx, "centralized", cfg, centralPlan, names, &fault, res, true, &leafDetect); err != nil {
 		return nil, err
 	}
 	res.Floor16 = res.Samples * 16
 	central := res.Central.Total
-	if res.StoreIPC > 0 {
-		central = res.StoreIPC
+	if res.StoreWire > 0 {
+		central = res.StoreWire
 	}
 	if res.DPG.Total > 0 {
 		res.Ratio = float64(central) / float64(res.DPG.Total)
@@ -178,7 +185,10 @@ func Run(ctx context.Context, cfg Config, dpgPlan, centralPlan *planner.PlanJSON
 	return res, nil
 }
 
-func runPath(ctx context.Context, name string, cfg Config, p *planner.PlanJSON, names []string, fault *Fault, res *Result, central bool) (Path, error) {
+// runPath monitors the fleet with plan p in a mesh. central marks the
+// centralized path: with cfg.Store every sample goes through the store's
+// wire format to the root alone; without, through the plan's leaves.
+func runPath(ctx context.Context, name string, cfg Config, p *planner.PlanJSON, names []string, fault *Fault, res *Result, central bool, detect *watch.DetectSpec) (path Path, leafDetect watch.DetectSpec, err error) {
 	start := time.Now()
 	urls := map[string]string{}
 	for _, n := range p.Nodes {
@@ -186,45 +196,63 @@ func runPath(ctx context.Context, name string, cfg Config, p *planner.PlanJSON, 
 	}
 	specs, err := deploy.Specs(p, "sim", "simulation-key-0123456789", urls, cfg.Overrides)
 	if err != nil {
-		return Path{}, err
+		return Path{}, leafDetect, err
 	}
+	viaStore := central && cfg.Store != nil
 	mesh := watch.NewMesh(cfg.Interval)
 	leaves := map[string]*watch.Node{}
 	var root *watch.Node
+	nodes := 0
 	for _, s := range specs {
+		if viaStore && s.Spec.Role != watch.RoleRoot {
+			continue
+		}
+		if s.Spec.Role == watch.RoleRoot && detect != nil {
+			s.Spec.Detect = *detect
+		}
 		n, err := mesh.Add(s.ID, s.Spec)
 		if err != nil {
-			return Path{}, err
+			return Path{}, leafDetect, err
 		}
+		nodes++
 		switch s.Spec.Role {
 		case watch.RoleLeaf:
 			leaves[s.Host] = n
+			leafDetect = s.Spec.Detect
 		case watch.RoleRoot:
 			root = n
 		}
 	}
 	hosts := make([]*Host, 0, len(names))
 	for i, h := range names {
-		if leaves[h] == nil {
-			return Path{}, fmt.Errorf("%s plan has no leaf on %s", name, h)
+		if leaves[h] == nil && !viaStore {
+			return Path{}, leafDetect, fmt.Errorf("%s plan has no leaf on %s", name, h)
 		}
 		hosts = append(hosts, NewHost(h, cfg.Seed*1_000_003+uint64(i), fault))
 	}
 	steps := int(cfg.Duration / cfg.Interval)
 	for step := range steps {
 		if step%64 == 0 && ctx.Err() != nil {
-			return Path{}, ctx.Err()
+			return Path{}, leafDetect, ctx.Err()
 		}
 		now := epoch.Add(time.Duration(step) * cfg.Interval)
 		ts := now.UnixMilli()
 		for _, h := range hosts {
 			pts := h.Sample(ts)
-			leaves[h.Name].Observe(ts, pts)
 			if central {
 				res.Samples += int64(len(pts))
-				if cfg.StoreBytes != nil {
-					res.StoreIPC += int64(cfg.StoreBytes(pts))
-				}
+			}
+			if !viaStore {
+				leaves[h.Name].Observe(ts, pts)
+				continue
+			}
+			wire, back, err := cfg.Store(pts)
+			if err != nil {
+				return Path{}, leafDetect, fmt.Errorf("store wire format: %w", err)
+			}
+			res.StoreWire += int64(wire)
+			if err := root.ObserveCentral(h.Name, ts, back); err != nil {
+				return Path{}, leafDetect, err
 			}
 		}
 		mesh.Tick(now)
@@ -233,8 +261,12 @@ func runPath(ctx context.Context, name string, cfg Config, p *planner.PlanJSON, 
 	end := epoch.Add(cfg.Duration)
 	mesh.Tick(end.Add(time.Hour))
 	res.Series = hosts[0].Series()
-	out := Path{Name: name, Plan: p.Option, Nodes: len(specs), WallSeconds: time.Since(start).Seconds()}
+	out := Path{Name: name, Plan: p.Option, Nodes: nodes, WallSeconds: time.Since(start).Seconds()}
 	out.Bytes, out.Messages = mesh.Traffic()
+	if viaStore {
+		out.Plan = "every sample to the store"
+		out.Bytes["store"], out.Messages["store"] = res.StoreWire, int64(len(names)*steps)
+	}
 	for _, b := range out.Bytes {
 		out.Total += b
 	}
@@ -258,5 +290,5 @@ func runPath(ctx context.Context, name string, cfg Config, p *planner.PlanJSON, 
 		}
 		return 0
 	})
-	return out, nil
+	return out, leafDetect, nil
 }

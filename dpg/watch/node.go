@@ -282,28 +282,45 @@ func (n *Node) deliver(kind string, body []byte) error {
 			return fmt.Errorf("%w: %s to a %s", ErrWrongRole, kind, n.spec.Role)
 		}
 		n.c.samplesReceived.Add(1)
-		n.c.points.Add(int64(len(sm.Points)))
-		if n.central == nil {
-			n.central = map[string]*watcher{}
-		}
-		w := n.central[sm.Host]
-		if w == nil {
-			w = newWatcher(sm.Host, &n.spec, n.env.interval)
-			n.central[sm.Host] = w
-		}
 		pts := n.scratch[:0]
 		for _, p := range sm.Points {
 			pts = append(pts, monitor.Point{TS: sm.TS, Host: sm.Host, Agent: p.Agent, Component: p.Component, Kind: p.Kind, Metric: p.Metric, Value: p.Value})
 		}
 		n.scratch = pts
-		_, alarms := w.observe(sm.TS, pts)
-		for _, a := range alarms {
-			n.c.alarms.Add(1)
-			n.remember(a.Alarm)
-		}
+		n.observeCentral(sm.Host, sm.TS, pts)
 		return nil
 	}
 	return fmt.Errorf("%w: unknown kind %q (want summary, raw or samples)", ErrBadMessage, kind)
+}
+
+// ObserveCentral gives a root one host's samples at ts that reached the
+// centre some other way (the metric store's ingest): the root runs the
+// leaves' detector on them, as for a centralized leaf's samples.
+func (n *Node) ObserveCentral(host string, ts int64, pts []monitor.Point) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.spec.Role != RoleRoot {
+		return fmt.Errorf("%w: samples to a %s", ErrWrongRole, n.spec.Role)
+	}
+	n.observeCentral(host, ts, pts)
+	return nil
+}
+
+func (n *Node) observeCentral(host string, ts int64, pts []monitor.Point) {
+	n.c.points.Add(int64(len(pts)))
+	if n.central == nil {
+		n.central = map[string]*watcher{}
+	}
+	w := n.central[host]
+	if w == nil {
+		w = newWatcher(host, &n.spec, n.env.interval)
+		n.central[host] = w
+	}
+	_, alarms := w.observe(ts, pts)
+	for _, a := range alarms {
+		n.c.alarms.Add(1)
+		n.remember(a.Alarm)
+	}
 }
 
 // decode reads a peer's message; fields a newer peer adds are ignored.
