@@ -23,7 +23,9 @@
 //	evalmetrics.go HitRate@P%, NDCG@P%, AC@k, Avg@k, precision/recall/F1
 //	               with and without point adjustment
 //	linalg.go      tall-skinny matrix kernels of the randomised solver
-//	stats.go       medians, quantiles, column moments
+//	stats.go       medians, quantiles, column moments, a radix sort of
+//	               columns, and columnPass: the columns of a matrix in
+//	               cache-sized blocks, split over the CPUs
 //
 // # The ranking
 //

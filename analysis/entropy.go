@@ -34,44 +34,74 @@ func FitEbAT(X *mat.Dense, window, bins int) (*EbAT, error) {
 	if n < 1 || p < 1 {
 		return nil, fmt.Errorf("%w: baseline is %d x %d", ErrEmpty, n, p)
 	}
+	e, err := newEbAT(p, window, bins)
+	if err != nil {
+		return nil, err
+	}
+	raw := X.RawMatrix()
+	columnPass(raw.Data, n, p, raw.Stride, func() func(int, []float64) { return e.newFitter(n).column })
+	return e, nil
+}
+
+// newEbAT returns an EbAT of p metrics with its fields to be fitted.
+func newEbAT(p, window, bins int) (*EbAT, error) {
 	if window < 2 || bins < 1 {
 		return nil, fmt.Errorf("%w: ebat window %d (need >= 2), bins %d (need >= 1)", ErrConfig, window, bins)
 	}
-	e := &EbAT{
+	return &EbAT{
 		Window: window, Bins: bins,
 		Lo: make([]float64, p), Hi: make([]float64, p),
 		Mean: make([]float64, p), Std: make([]float64, p),
-	}
-	raw := X.RawMatrix()
-	parallelRange(p, 32, func(lo, hi int) {
-		col := make([]float64, n)
-		ent := make([]float64, n)
-		for j := lo; j < hi; j++ {
-			mn, mx := math.Inf(1), math.Inf(-1)
-			for i := range n {
-				v := raw.Data[i*raw.Stride+j]
-				col[i] = v
-				mn, mx = math.Min(mn, v), math.Max(mx, v)
-			}
-			e.Lo[j], e.Hi[j] = mn, mx
-			ent = e.windowEntropies(ent[:0], j, col)
-			start := min(window-1, len(ent)-1) // skip windows not yet full
-			full := ent[start:]
-			m, s := 0.0, 0.0
-			for _, h := range full {
-				m += h
-			}
-			m /= float64(len(full))
-			for _, h := range full {
-				s += (h - m) * (h - m)
-			}
-			if len(full) > 1 {
-				s = math.Sqrt(s / float64(len(full)-1))
-			}
-			e.Mean[j], e.Std[j] = m, s
+	}, nil
+}
+
+// ebatFitter fits one metric at a time, with its own scratch space and
+// tables: c·log2(c) for the counts and log2(w) for the window lengths a
+// sliding window takes, so that no logarithm is computed per value.
+type ebatFitter struct {
+	e      *EbAT
+	counts []int
+	bins   []int32
+	ent    []float64
+	clog   []float64 // c·log2(c), c = 0..Window
+	log2   []float64 // log2(w), w = 0..Window
+}
+
+func (e *EbAT) newFitter(n int) *ebatFitter {
+	f := &ebatFitter{e: e, counts: make([]int, e.Bins+2), bins: make([]int32, n), ent: make([]float64, n),
+		clog: make([]float64, e.Window+1), log2: make([]float64, e.Window+1)}
+	for c := 1; c <= e.Window; c++ {
+		if c >= 2 {
+			f.clog[c] = float64(c) * math.Log2(float64(c))
 		}
-	})
-	return e, nil
+		f.log2[c] = math.Log2(float64(c))
+	}
+	return f
+}
+
+// column fits metric j from its baseline values col.
+func (f *ebatFitter) column(j int, col []float64) {
+	e := f.e
+	mn, mx := math.Inf(1), math.Inf(-1)
+	for _, v := range col {
+		mn, mx = min(mn, v), max(mx, v)
+	}
+	e.Lo[j], e.Hi[j] = mn, mx
+	ent := f.entropies(j, col)
+	start := min(e.Window-1, len(ent)-1) // skip windows not yet full
+	full := ent[start:]
+	m, s := 0.0, 0.0
+	for _, h := range full {
+		m += h
+	}
+	m /= float64(len(full))
+	for _, h := range full {
+		s += (h - m) * (h - m)
+	}
+	if len(full) > 1 {
+		s = math.Sqrt(s / float64(len(full)-1))
+	}
+	e.Mean[j], e.Std[j] = m, s
 }
 
 // bin returns the bin of value v of metric j: 0 below the range, 1..Bins
@@ -90,34 +120,55 @@ func (e *EbAT) bin(j int, v float64) int {
 	return 1 + min(b, e.Bins-1)
 }
 
-// windowEntropies appends to dst the entropy (bits) of metric j's bins over
-// the trailing window ending at each index of series (windows at the start
-// are shorter). The histogram slides one value at a time and the entropy
-// is kept as H = log2(w) - Σ c·log2(c) / w, so each step costs O(1).
-func (e *EbAT) windowEntropies(dst []float64, j int, series []float64) []float64 {
-	counts := make([]int, e.Bins+2)
-	bins := make([]int, len(series))
-	clog := make([]float64, e.Window+1) // c·log2(c)
-	for c := 2; c <= e.Window; c++ {
-		clog[c] = float64(c) * math.Log2(float64(c))
+// entropies returns the entropy (bits) of metric j's bins over the trailing
+// window ending at each index of series (windows at the start are
+// shorter), in scratch space valid until the next call. The histogram
+// slides one value at a time and the entropy is kept as
+// H = log2(w) - Σ c·log2(c) / w, so each step costs O(1).
+func (f *ebatFitter) entropies(j int, series []float64) []float64 {
+	e := f.e
+	if len(series) > len(f.ent) {
+		f.ent, f.bins = make([]float64, len(series)), make([]int32, len(series))
 	}
+	counts, clog := f.counts, f.clog
+	clear(counts)
+	w, nb := e.Window, e.Bins
+	lo, hi := e.Lo[j], e.Hi[j]
+	fb, width := float64(nb), hi-lo
 	sum := 0.0 // Σ c·log2(c) over the bins
-	move := func(b, delta int) {
-		sum -= clog[counts[b]]
-		counts[b] += delta
-		sum += clog[counts[b]]
-	}
+	ent, bins := f.ent[:len(series)], f.bins[:len(series)]
 	for i, v := range series {
-		if i >= e.Window {
-			move(bins[i-e.Window], -1)
+		if i >= w {
+			b := bins[i-w]
+			sum -= clog[counts[b]]
+			counts[b]--
+			sum += clog[counts[b]]
 		}
-		b := e.bin(j, v)
-		bins[i] = b
-		move(b, 1)
-		w := float64(min(i+1, e.Window))
-		dst = append(dst, math.Max(0, math.Log2(w)-sum/w))
+		var b int
+		switch { // as e.bin
+		case v < lo:
+			b = 0
+		case v > hi:
+			b = nb + 1
+		case hi == lo:
+			b = 1
+		default:
+			b = 1 + min(int(fb*(v-lo)/width), nb-1)
+		}
+		bins[i] = int32(b)
+		sum -= clog[counts[b]]
+		counts[b]++
+		sum += clog[counts[b]]
+		k := min(i+1, w)
+		ent[i] = max(0, f.log2[k]-sum/float64(k))
 	}
-	return dst
+	return ent
+}
+
+// windowEntropies appends to dst the entropy (bits) of metric j's bins over
+// the trailing window ending at each index of series (see entropies).
+func (e *EbAT) windowEntropies(dst []float64, j int, series []float64) []float64 {
+	return append(dst, e.newFitter(len(series)).entropies(j, series)...)
 }
 
 // MetricEntropy returns the entropy (bits) of metric j's values in series

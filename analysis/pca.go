@@ -759,6 +759,58 @@ func (m *PCA) Residual(dst, z []float64) (r []float64, spe, t2 float64) {
 	return r, spe, t2
 }
 
+// residuals is ResidualMatrix without its n x p reconstruction matrix:
+// the residual z - t·Pᵀ of each cell is taken at once, with the dot
+// product gonum's Dgemm computes for that cell of t·Pᵀ (DotUnitary over
+// the K components, added to zero, for K up to its block size of 64), so
+// R is the same to the bit. Rows are standardised and reconstructed in
+// parallel, each by one goroutine.
+func (m *PCA) residuals(X *mat.Dense) (R *mat.Dense, spe, t2 []float64, err error) {
+	n, p := X.Dims()
+	if p != m.P || m.K == 0 || m.K > 64 {
+		return m.ResidualMatrix(X)
+	}
+	raw := X.RawMatrix()
+	for i := range n {
+		if err := checkFinite(raw.Data[i*raw.Stride : i*raw.Stride+p]); err != nil {
+			return nil, nil, nil, fmt.Errorf("row %d: %w", i, err)
+		}
+	}
+	z := mat.NewDense(n, p, nil)
+	zr := z.RawMatrix()
+	parallelRange(n, 16, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			m.Standardize(zr.Data[i*p:(i+1)*p], raw.Data[i*raw.Stride:i*raw.Stride+p])
+		}
+	})
+	var t mat.Dense
+	t.Mul(z, m.Loadings) // n x K
+	tr := t.RawMatrix()
+	lr := m.Loadings.RawMatrix()
+	k := m.K
+	spe = make([]float64, n)
+	t2 = make([]float64, n)
+	parallelRange(n, 16, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			ti := blas64.Vector{N: k, Inc: 1, Data: tr.Data[i*tr.Stride : i*tr.Stride+k]}
+			r := zr.Data[i*p : (i+1)*p]
+			for j := range r {
+				rec := 0.0
+				rec += blas64.Dot(ti, blas64.Vector{N: k, Inc: 1, Data: lr.Data[j*lr.Stride : j*lr.Stride+k]})
+				r[j] -= rec
+			}
+			spe[i] = dot(r, r)
+			for c := range k {
+				if m.Eigenvalues[c] > 0 {
+					v := ti.Data[c]
+					t2[i] += v * v / m.Eigenvalues[c]
+				}
+			}
+		}
+	})
+	return z, spe, t2, nil
+}
+
 // ResidualMatrix standardises every row of X (rows x P) and returns the
 // residual matrix R (rows x P) with the SPE and T² of each row. It is the
 // batch form of Standardize + Residual, using matrix products.

@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 
 	"gonum.org/v1/gonum/mat"
 	"gonum.org/v1/gonum/stat/distuv"
@@ -133,12 +134,13 @@ func Fit(baseline *mat.Dense, cfg Config) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	base, err := FitBaseline(baseline)
+	n, p := baseline.Dims()
+	// The robust statistics and EbAT in one pass over the columns.
+	eb, err := newEbAT(p, max(cfg.Window, 2), cfg.EntropyBins)
 	if err != nil {
 		return nil, err
 	}
-	n, p := baseline.Dims()
-	eb, err := FitEbAT(baseline, max(cfg.Window, 2), cfg.EntropyBins)
+	base, err := fitUnivariate(baseline, eb)
 	if err != nil {
 		return nil, err
 	}
@@ -280,7 +282,7 @@ func (m *Model) Diagnose(X *mat.Dense) (*Diagnosis, error) {
 	if p != m.PCA.P {
 		return nil, fmt.Errorf("%w: window has %d metrics, model %d", ErrShape, p, m.PCA.P)
 	}
-	R, spe, t2, err := m.PCA.ResidualMatrix(X)
+	R, spe, t2, err := m.PCA.residuals(X)
 	if err != nil {
 		return nil, err
 	}
@@ -298,33 +300,7 @@ func (m *Model) Diagnose(X *mat.Dense) (*Diagnosis, error) {
 		rbc:              make([]float32, n*p),
 		persist:          make([]float32, n*p),
 	}
-	raw := X.RawMatrix()
-	rr := R.RawMatrix()
-	ew := &EWMA{Alpha: NewEWMA(m.Config.Window).Alpha, Level: slices.Clone(m.ewma0)}
-	dev := make([]float64, p)
-	fused := make([]float32, n*p)
-	for i := range n {
-		x := raw.Data[i*raw.Stride : i*raw.Stride+p]
-		ew.Update(x, dev)
-		r := rr.Data[i*rr.Stride : i*rr.Stride+p]
-		off := i * p
-		for j, v := range x {
-			z := (v - m.Base.Median[j]) / m.Base.Scale[j]
-			e := math.Abs(dev[j]) / m.Base.Scale[j]
-			c := math.Abs(r[j]) / m.resScale[j]
-			if m.Config.SpreadRBC {
-				c = 0
-				if dd := m.PCA.resDiag[j]; dd > 1e-10 {
-					c = math.Abs(r[j]) / math.Sqrt(dd)
-				}
-			}
-			d.z[off+j] = float32(z)
-			d.ew[off+j] = float32(e)
-			d.rbc[off+j] = float32(c)
-			fused[off+j] = float32(math.Abs(z) + e + c)
-			d.MaxResidual[i] = math.Max(d.MaxResidual[i], math.Abs(r[j])/m.resScale[j])
-		}
-	}
+	m.signals(d, X, R)
 	for i := range n {
 		s := d.MaxResidual[i] / m.MaxResidualLimit
 		if m.SPELimit > 0 {
@@ -338,22 +314,127 @@ func (m *Model) Diagnose(X *mat.Dense) (*Diagnosis, error) {
 		d.Score[i] = s
 		d.Anomalous[i] = s > 1
 	}
-	// Persistence: the trailing maximum over Window rows.
+	return d, nil
+}
+
+// signalBlock is the number of columns signals handles at a time: the
+// block's rows of fused scores and sliding maxima stay in cache.
+const signalBlock = 128
+
+// signals fills the per-cell signals of d (z, EWMA jump, sqrt(RBC), the
+// persisted fused score) and each row's largest residual, from the window
+// X and its residuals R. Columns are independent (the EWMA runs down each
+// column), so they are split over the CPUs in fixed ranges; the per-row
+// maxima of the ranges are combined with max, which is exact in any order.
+func (m *Model) signals(d *Diagnosis, X, R *mat.Dense) {
+	n, p := X.Dims()
+	raw, rr := X.RawMatrix(), R.RawMatrix()
+	alpha := NewEWMA(m.Config.Window).Alpha
 	w := m.Config.Window
-	for i := range n {
-		off := i * p
-		copy(d.persist[off:off+p], fused[off:off+p])
-		for k := max(0, i-w+1); k < i; k++ {
-			prev := fused[k*p : k*p+p]
-			cur := d.persist[off : off+p]
-			for j, v := range prev {
-				if v > cur[j] {
-					cur[j] = v
-				}
+	var mu sync.Mutex
+	parallelRange(p, signalBlock, func(lo, hi int) {
+		maxRes := make([]float64, n)
+		fused := make([]float32, n*signalBlock)
+		back := make([]float32, n*signalBlock)
+		level := make([]float64, signalBlock)
+		for j0 := lo; j0 < hi; j0 += signalBlock {
+			q := min(signalBlock, hi-j0)
+			lv := level[:q]
+			if m.ewma0 != nil {
+				copy(lv, m.ewma0[j0:j0+q])
 			}
+			median, scale := m.Base.Median[j0:j0+q], m.Base.Scale[j0:j0+q]
+			resScale, resDiag := m.resScale[j0:j0+q], m.PCA.resDiag[j0:j0+q]
+			for i := range n {
+				x := raw.Data[i*raw.Stride+j0 : i*raw.Stride+j0+q]
+				r := rr.Data[i*rr.Stride+j0 : i*rr.Stride+j0+q][:q]
+				off := i*p + j0
+				zs, es, cs := d.z[off:off+q], d.ew[off:off+q], d.rbc[off:off+q]
+				fs := fused[i*q : (i+1)*q]
+				mr := maxRes[i]
+				first := i == 0 && m.ewma0 == nil
+				if first {
+					copy(lv, x) // as EWMA.Update: the first value starts the level
+				}
+				for k, v := range x {
+					// EWMA.Update: the deviation from the previous level.
+					dev := v - lv[k]
+					lv[k] += alpha * (v - lv[k])
+					if first {
+						dev = 0
+					}
+					z := (v - median[k]) / scale[k]
+					e := math.Abs(dev) / scale[k]
+					res := math.Abs(r[k]) / resScale[k]
+					c := res
+					if m.Config.SpreadRBC {
+						c = 0
+						if dd := resDiag[k]; dd > 1e-10 {
+							c = math.Abs(r[k]) / math.Sqrt(dd)
+						}
+					}
+					zs[k] = float32(z)
+					es[k] = float32(e)
+					cs[k] = float32(c)
+					fs[k] = float32(math.Abs(z) + e + c)
+					mr = max(mr, res)
+				}
+				maxRes[i] = mr
+			}
+			slidingMax(d.persist[j0:], p, fused[:n*q], back[:n*q], n, q, w)
+		}
+		mu.Lock()
+		for i, v := range maxRes {
+			d.MaxResidual[i] = max(d.MaxResidual[i], v)
+		}
+		mu.Unlock()
+	})
+}
+
+// slidingMax writes into dst (row stride stride) the maximum of each
+// column of the row-major n x q src over the trailing w rows (fewer at
+// the start), with van Herk and Gil-Werman's blocks: a running maximum
+// forward within each block of w rows, one backward (in back), and one
+// max of the two per value. Maxima are exact, so this is the plain scan.
+func slidingMax(dst []float32, stride int, src, back []float32, n, q, w int) {
+	for i := range n {
+		out := dst[i*stride : i*stride+q]
+		in := src[i*q : (i+1)*q]
+		if i%w == 0 {
+			copy(out, in)
+			continue
+		}
+		prev := dst[(i-1)*stride : (i-1)*stride+q][:q]
+		for k, v := range in {
+			out[k] = max(prev[k], v)
 		}
 	}
-	return d, nil
+	if w <= 1 {
+		return
+	}
+	for i := n - 1; i >= 0; i-- {
+		out := back[i*q : (i+1)*q]
+		in := src[i*q : (i+1)*q]
+		if i%w == w-1 || i == n-1 {
+			copy(out, in)
+			continue
+		}
+		next := back[(i+1)*q : (i+2)*q][:q]
+		for k, v := range in {
+			out[k] = max(next[k], v)
+		}
+	}
+	for i := w; i < n; i++ {
+		a := i - w + 1
+		if a%w == 0 {
+			continue // the window is one whole block
+		}
+		out := dst[i*stride : i*stride+q]
+		b := back[a*q : (a+1)*q][:q]
+		for k, v := range b {
+			out[k] = max(out[k], v)
+		}
+	}
 }
 
 // Order writes the metrics of row i, most responsible first, into dst
@@ -365,35 +446,66 @@ func (d *Diagnosis) Order(i int, dst []int) []int {
 	for j := range dst {
 		dst[j] = j
 	}
-	off := i * p
-	key := d.persist[off : off+p]
-	slices.SortStableFunc(dst, func(a, b int) int {
-		switch {
-		case key[a] > key[b]:
-			return -1
-		case key[a] < key[b]:
-			return 1
-		}
-		na := math.Abs(float64(d.z[off+a])) + float64(d.ew[off+a]) + float64(d.rbc[off+a])
-		nb := math.Abs(float64(d.z[off+b])) + float64(d.ew[off+b]) + float64(d.rbc[off+b])
-		switch {
-		case na > nb:
-			return -1
-		case na < nb:
-			return 1
-		}
-		return a - b
-	})
+	d.sortMetrics(i, dst)
 	return dst
+}
+
+// sortMetrics sorts the metrics js by their order at row i: the persisted
+// score, then the fused score at the row, then the column. The order is
+// total, so any sort gives the one result.
+func (d *Diagnosis) sortMetrics(i int, js []int) {
+	off := i * d.Metrics
+	key := d.persist[off : off+d.Metrics]
+	type item struct {
+		j   int
+		now float64 // the fused score at the row
+	}
+	items := make([]item, len(js))
+	for x, j := range js {
+		items[x] = item{j, math.Abs(float64(d.z[off+j])) + float64(d.ew[off+j]) + float64(d.rbc[off+j])}
+	}
+	slices.SortFunc(items, func(a, b item) int {
+		switch {
+		case key[a.j] > key[b.j]:
+			return -1
+		case key[a.j] < key[b.j]:
+			return 1
+		case a.now > b.now:
+			return -1
+		case a.now < b.now:
+			return 1
+		}
+		return a.j - b.j
+	})
+	for x, it := range items {
+		js[x] = it.j
+	}
+}
+
+// top returns the n metrics first in row i's order, in that order: the
+// metrics whose persisted score reaches the n-th largest are the only
+// candidates, and only they are sorted.
+func (d *Diagnosis) top(i, n int) []int {
+	p := d.Metrics
+	if n <= 0 || n >= p {
+		return d.Order(i, nil)
+	}
+	key := d.persist[i*p : (i+1)*p]
+	th := selectK(slices.Clone(key), p-n) // the n-th largest
+	cand := make([]int, 0, n)
+	for j, k := range key {
+		if k >= th {
+			cand = append(cand, j)
+		}
+	}
+	d.sortMetrics(i, cand)
+	return cand[:n]
 }
 
 // Ranking returns the top n metrics of row i (all when n <= 0) with their
 // scores and evidence.
 func (d *Diagnosis) Ranking(i, n int) []MetricScore {
-	order := d.Order(i, nil)
-	if n > 0 && n < len(order) {
-		order = order[:n]
-	}
+	order := d.top(i, n)
 	out := make([]MetricScore, len(order))
 	for k, j := range order {
 		out[k] = d.explain(i, j)

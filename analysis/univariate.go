@@ -35,6 +35,13 @@ type Baseline struct {
 
 // FitBaseline computes the robust statistics of every column of X.
 func FitBaseline(X *mat.Dense) (*Baseline, error) {
+	return fitUnivariate(X, nil)
+}
+
+// fitUnivariate computes the robust statistics of every column of X and,
+// when eb is not nil, EbAT's per-metric range and entropy moments in the
+// same pass over the columns (columnPass).
+func fitUnivariate(X *mat.Dense, eb *EbAT) (*Baseline, error) {
 	n, p := X.Dims()
 	if n < 1 || p < 1 {
 		return nil, fmt.Errorf("%w: baseline is %d x %d", ErrEmpty, n, p)
@@ -53,33 +60,15 @@ func FitBaseline(X *mat.Dense) (*Baseline, error) {
 			return nil, fmt.Errorf("baseline row %d: %w", i, err)
 		}
 	}
-	parallelRange(p, 32, func(lo, hi int) {
-		col := make([]float64, n)
-		dev := make([]float64, n)
-		for j := lo; j < hi; j++ {
-			for i := range n {
-				col[i] = raw.Data[i*raw.Stride+j]
-			}
-			slices.Sort(col)
-			med := quantileSorted(col, 0.5)
-			b.Median[j] = med
-			b.Q1[j] = quantileSorted(col, 0.25)
-			b.Q3[j] = quantileSorted(col, 0.75)
-			if col[0] == col[n-1] {
-				b.Constant[j] = true
-				continue
-			}
-			sumAbs := 0.0
-			for i, v := range col {
-				dev[i] = math.Abs(v - med)
-				sumAbs += dev[i]
-			}
-			s := 1.4826 * medianInPlace(dev)
-			if s == 0 {
-				s = 1.2533 * sumAbs / float64(n)
-			}
-			b.Resolution[j] = resolution(col)
-			b.Scale[j] = math.Max(s, b.Resolution[j])
+	columnPass(raw.Data, n, p, raw.Stride, func() func(int, []float64) {
+		f := &baselineFitter{b: b, s: make([]float64, n)}
+		if eb == nil {
+			return f.column
+		}
+		ef := eb.newFitter(n)
+		return func(j int, col []float64) {
+			ef.column(j, col)
+			f.column(j, col)
 		}
 	})
 	var scales []float64
@@ -98,6 +87,39 @@ func FitBaseline(X *mat.Dense) (*Baseline, error) {
 		}
 	}
 	return b, nil
+}
+
+// baselineFitter computes one column's robust statistics at a time, with
+// its own scratch space.
+type baselineFitter struct {
+	b      *Baseline
+	s      []float64 // the sorted column
+	sorter floatSorter
+}
+
+func (f *baselineFitter) column(j int, col []float64) {
+	b, n := f.b, len(col)
+	s := f.s[:n]
+	copy(s, col)
+	f.sorter.sort(s)
+	med := quantileSorted(s, 0.5)
+	b.Median[j] = med
+	b.Q1[j] = quantileSorted(s, 0.25)
+	b.Q3[j] = quantileSorted(s, 0.75)
+	if s[0] == s[n-1] {
+		b.Constant[j] = true
+		return
+	}
+	sc := 1.4826 * madSorted(s, med)
+	if sc == 0 {
+		sumAbs := 0.0
+		for _, v := range s {
+			sumAbs += math.Abs(v - med)
+		}
+		sc = 1.2533 * sumAbs / float64(n)
+	}
+	b.Resolution[j] = resolution(s)
+	b.Scale[j] = math.Max(sc, b.Resolution[j])
 }
 
 // RobustZ writes the signed robust z-scores (x - Median) / Scale of the

@@ -1,9 +1,11 @@
 package diagnose
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"testing"
 	"time"
 
@@ -54,5 +56,52 @@ func BenchmarkAnalyze(b *testing.B) {
 			}
 			b.ReportMetric(float64(c.p)*float64(b.N)/b.Elapsed().Seconds(), "metrics/s")
 		})
+	}
+}
+
+// BenchmarkRunStore is Run over a store file named by VSCOPE_BENCH_STORE
+// (one of docs/bench/diagnose.sh's stores, whose window ends at
+// VSCOPE_BENCH_AT, default 2026-01-01T12:00:00Z): the read path and the
+// analysis together, in one process, for a CPU profile
+// (go test -tags duckdb_arrow -run '^$' -bench RunStore -cpuprofile ...).
+// It does not include the process start (DuckDB's own open, package
+// init), which the script's wall times do.
+func BenchmarkRunStore(b *testing.B) {
+	path := os.Getenv("VSCOPE_BENCH_STORE")
+	if path == "" {
+		b.Skip("VSCOPE_BENCH_STORE names no store file")
+	}
+	at := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	if s := os.Getenv("VSCOPE_BENCH_AT"); s != "" {
+		var err error
+		if at, err = time.Parse(time.RFC3339, s); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	st, err := store.OpenDuckDB(ctx, path, store.Options{ReadOnly: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	o := Options{At: at, Window: 10 * time.Minute, Baseline: time.Hour, Step: time.Second}
+	stages := []string{"load", "clean", "fit", "score", "rank", "explain"}
+	sum := make([]float64, len(stages))
+	runs := 0
+	for b.Loop() {
+		r, err := Run(ctx, st, o)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if r.Status != StatusAnomaly || len(r.Ranking) == 0 {
+			b.Fatalf("status %s, %d ranked", r.Status, len(r.Ranking))
+		}
+		for i, k := range stages {
+			sum[i] += r.TimingMS[k]
+		}
+		runs++
+	}
+	for i, k := range stages {
+		b.ReportMetric(sum[i]/float64(runs), k+"-ms")
 	}
 }

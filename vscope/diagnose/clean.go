@@ -57,7 +57,17 @@ func prepare(in *Input, maxGap, minRows int) *prepared {
 	// passes: the matrices are time x series).
 	// Rows without any point (the store was down, the agents had not
 	// started) are left out.
+	// Slices that list the window's series (the same slice, as the store
+	// reads them) are counted by position (inBaseW, baseW), the others by
+	// name (base), unless the window names a series twice.
+	inWindow := make(map[store.Series]bool, pw)
+	for _, s := range w.Series {
+		inWindow[s] = true
+	}
+	byPosition := len(inWindow) == len(w.Series)
 	base := map[store.Series]int{}
+	baseW := make([]int, len(w.Series))
+	inBaseW := make([]bool, len(w.Series))
 	nb, totalRows := 0, 0
 	var slices []*store.Matrix
 	var hasData [][]bool // per slice, per row
@@ -83,6 +93,13 @@ func prepare(in *Input, maxGap, minRows int) *prepared {
 			}
 		}
 		hasData = append(hasData, has)
+		if byPosition && sameSeries(m.Series, w.Series) {
+			for j, f := range finite {
+				baseW[j] += f
+				inBaseW[j] = true
+			}
+			continue
+		}
 		for j, s := range m.Series {
 			base[s] += finite[j]
 		}
@@ -108,10 +125,12 @@ func prepare(in *Input, maxGap, minRows int) *prepared {
 		}
 	}
 	keep := make([]int, 0, pw)
-	inWindow := make(map[store.Series]bool, pw)
 	for j, s := range w.Series {
-		inWindow[s] = true
 		b, inBase := base[s]
+		if inBaseW[j] {
+			b += baseW[j]
+			inBase = true
+		}
 		switch {
 		case finite[j] == 0 && b > 0:
 			pr.stopped = append(pr.stopped, s)
@@ -161,14 +180,23 @@ func prepare(in *Input, maxGap, minRows int) *prepared {
 	bFinite := make([]int, p)
 	pr.bFinite = bFinite
 	if nb > 0 {
-		data := make([]float64, nb*p)
-		row := 0
-		col := make(map[store.Series]int, p)
-		for k, s := range pr.series {
-			col[s] = k
-		}
 		// Slices read from the same dictionary list the same series as
-		// the window: map them by position, not by name.
+		// the window: they are mapped by position, not by name, and when
+		// the store laid them out one after another (store.Contiguous),
+		// the baseline is gathered in their memory: each kept value moves
+		// to a place at or before its own, after it was read.
+		var data []float64
+		inPlace := true
+		for _, m := range slices {
+			inPlace = inPlace && sameSeries(m.Series, w.Series)
+		}
+		if all := store.Contiguous(slices); inPlace && all != nil {
+			data = all[:nb*p]
+		} else {
+			data = make([]float64, nb*p)
+		}
+		row := 0
+		var col map[store.Series]int
 		fromWindow := make([]int, pw) // window column -> kept column or -1
 		for j := range fromWindow {
 			fromWindow[j] = -1
@@ -186,6 +214,12 @@ func prepare(in *Input, maxGap, minRows int) *prepared {
 					present[k] = true
 				}
 			} else {
+				if col == nil {
+					col = make(map[store.Series]int, p)
+					for k, s := range pr.series {
+						col[s] = k
+					}
+				}
 				dst = make([]int, mp)
 				for j, s := range m.Series {
 					if k, ok := col[s]; ok {
@@ -304,15 +338,22 @@ func constantColumns(w []float64, n, p int, B *mat.Dense) []bool {
 		return out
 	}
 	first := w[:p]
-	varies := make([]bool, p)
+	// The columns not yet seen to vary: after a few rows only the
+	// constant ones are left to compare.
+	cand := make([]int, p)
+	for k := range cand {
+		cand[k] = k
+	}
 	scan := func(data []float64, rows, stride int) {
-		for i := range rows {
+		for i := 0; i < rows && len(cand) > 0; i++ {
 			row := data[i*stride : i*stride+p]
-			for k, v := range row {
-				if v != first[k] {
-					varies[k] = true
+			kept := cand[:0]
+			for _, k := range cand {
+				if row[k] == first[k] {
+					kept = append(kept, k)
 				}
 			}
+			cand = kept
 		}
 	}
 	scan(w, n, p)
@@ -321,8 +362,8 @@ func constantColumns(w []float64, n, p int, B *mat.Dense) []bool {
 		rows, _ := B.Dims()
 		scan(raw.Data, rows, raw.Stride)
 	}
-	for k := range out {
-		out[k] = !varies[k]
+	for _, k := range cand {
+		out[k] = true
 	}
 	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/vscope/vscope/analysis"
@@ -178,62 +179,48 @@ func Load(ctx context.Context, st store.Store, o Options) (*Input, error) {
 	in := &Input{WindowTo: to, WindowFrom: to.Add(-o.Window)}
 	in.BaselineTo = in.WindowFrom
 	in.BaselineFrom = in.BaselineTo.Add(-o.Baseline)
-	// The window and the baseline slice that ends where it begins are one
-	// read; the other slices follow, one read each (DuckDB spreads a read
-	// over its threads; two at once measured slower here, not faster).
-	if o.Baseline <= 0 {
-		w, err := st.Read(ctx, store.Query{Filter: o.Filter, From: in.WindowFrom, To: in.WindowTo, Step: step})
-		if err != nil {
-			return nil, fmt.Errorf("read window: %w", err)
-		}
-		in.Window = w
-		return in, nil
-	}
-	total := int(o.Baseline / step)
-	lastRows := min(total, o.SliceRows)
-	both, err := st.Read(ctx, store.Query{Filter: o.Filter, From: in.BaselineTo.Add(-time.Duration(lastRows) * step), To: in.WindowTo, Step: step})
+	// The window is one read, the baseline slices a second (store.ReadMany:
+	// each read is spread over the store's connections, and the slices'
+	// values lie one after another, which lets clean gather them in
+	// place). Slices listing the same series as the window share its
+	// list, which clean maps by position.
+	w, err := st.Read(ctx, store.Query{Filter: o.Filter, From: in.WindowFrom, To: in.WindowTo, Step: step})
 	if err != nil {
 		return nil, fmt.Errorf("read window: %w", err)
 	}
-	last, w := splitRows(both, lastRows)
 	in.Window = w
+	if o.Baseline <= 0 {
+		return in, nil
+	}
 	rows := o.BaselineRows
 	if rows == 0 {
 		rows = max(600, o.BaselineCells/max(len(w.Series), 1))
 	}
-	plan := baselineSlices(total, rows, o.SliceRows)
-	for i, sl := range plan {
-		if i == len(plan)-1 && sl[1] == total && sl[1]-sl[0] == lastRows {
-			in.Baseline = append(in.Baseline, last)
-			break
-		}
-		to := sl[1]
-		if i == len(plan)-1 && to == total {
-			to = total - lastRows // the rest of it was read with the window
-		}
-		from := in.BaselineFrom.Add(time.Duration(sl[0]) * step)
-		until := in.BaselineFrom.Add(time.Duration(to) * step)
-		if to > sl[0] {
-			m, err := st.Read(ctx, store.Query{Filter: o.Filter, From: from, To: until, Step: step})
-			if err != nil {
-				return nil, fmt.Errorf("read baseline: %w", err)
+	var qs []store.Query
+	for _, sl := range baselineSlices(int(o.Baseline/step), rows, o.SliceRows) {
+		qs = append(qs, store.Query{Filter: o.Filter, Step: step,
+			From: in.BaselineFrom.Add(time.Duration(sl[0]) * step), To: in.BaselineFrom.Add(time.Duration(sl[1]) * step)})
+	}
+	ms, err := store.ReadMany(ctx, st, qs)
+	if err != nil {
+		return nil, fmt.Errorf("read baseline: %w", err)
+	}
+	same := map[*store.Series]bool{}
+	for _, m := range ms {
+		if len(m.Series) > 0 && len(m.Series) == len(w.Series) && &m.Series[0] != &w.Series[0] {
+			p := &m.Series[0]
+			eq, seen := same[p]
+			if !seen {
+				eq = slices.Equal(m.Series, w.Series)
+				same[p] = eq
 			}
-			in.Baseline = append(in.Baseline, m)
-		}
-		if to != sl[1] {
-			in.Baseline = append(in.Baseline, last)
+			if eq {
+				m.Series = w.Series
+			}
 		}
 	}
+	in.Baseline = ms
 	return in, nil
-}
-
-// splitRows cuts m into its first k rows and the rest, sharing memory.
-func splitRows(m *store.Matrix, k int) (head, tail *store.Matrix) {
-	p := len(m.Series)
-	k = min(k, len(m.Times))
-	head = &store.Matrix{From: m.From, Step: m.Step, Times: m.Times[:k], Series: m.Series, Values: m.Values[: k*p : k*p]}
-	tail = &store.Matrix{From: m.From + int64(k)*m.Step, Step: m.Step, Times: m.Times[k:], Series: m.Series, Values: m.Values[k*p:]}
-	return head, tail
 }
 
 // baselineSlices picks [from, to) row ranges of a baseline of total rows:

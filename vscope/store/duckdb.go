@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"database/sql/driver"
@@ -10,6 +11,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -513,6 +516,7 @@ type selection struct {
 	col      []int32
 	ids      []int32
 	min, max int32
+	all      bool // every series of the store
 }
 
 func (s *DuckDB) selectSeries(f Filter) selection {
@@ -527,6 +531,7 @@ func (s *DuckDB) selectSeries(f Filter) selection {
 	}
 	sort.Slice(sel.ids, func(i, j int) bool { return seriesLess(s.series[sel.ids[i]], s.series[sel.ids[j]]) })
 	sel.series = make([]Series, len(sel.ids))
+	sel.all = len(sel.ids) == len(s.series)
 	sel.min, sel.max = int32(len(s.series)), -1
 	for i, id := range sel.ids {
 		sel.series[i] = s.series[id]
@@ -539,46 +544,217 @@ func (s *DuckDB) selectSeries(f Filter) selection {
 // Read returns the window as a matrix: raw points and downsampled ones
 // (their average at the start of their minute).
 func (s *DuckDB) Read(ctx context.Context, q Query) (*Matrix, error) {
-	from, to, step, err := q.window()
+	ms, err := s.ReadMany(ctx, []Query{q})
 	if err != nil {
 		return nil, err
+	}
+	return ms[0], nil
+}
+
+// readPiecePoints is the most points (rows x series) one query of a read
+// is planned to return. DuckDB materialises a query's whole result before
+// handing it over, and a process pays for fresh memory page by page, so
+// several smaller queries cost less than one large one; they also let two
+// connections read at once.
+var readPiecePoints int64 = 1 << 20 // a variable for the tests
+
+// readPiece is one query of a read: [from, to) of the windows of group g.
+type readPiece struct {
+	g        int
+	from, to int64
+}
+
+// readGroup is the queries of a read over the same window: one scan with
+// the union of their series fills all their matrices.
+type readGroup struct {
+	pred     string
+	builders []*matrixBuilder
+}
+
+func (g *readGroup) add(sid []int32, ts []int64, v []float64) {
+	for _, b := range g.builders {
+		b.add(sid, ts, v)
+	}
+}
+
+// ReadMany reads several windows, as Read does each. Queries with the same
+// filter share one listing of the series (their matrices share one Series
+// slice); queries over the same window are read in one scan, whatever
+// their filters. Every window is read in pieces of whole steps, at most
+// about a million points each, by as many connections as there are CPUs:
+// each piece fills its own rows of its matrices, so the result does not
+// depend on which connection reads which piece.
+func (s *DuckDB) ReadMany(ctx context.Context, qs []Query) ([]*Matrix, error) {
+	type window struct{ from, to, step int64 }
+	wins := make([]window, len(qs))
+	for i, q := range qs {
+		from, to, step, err := q.window()
+		if err != nil {
+			return nil, err
+		}
+		wins[i] = window{from, to, step}
 	}
 	if s.isClosed() {
 		return nil, ErrClosed
 	}
-	sel := s.selectSeries(q.Filter)
-	if err := checkCells(from, to, step, len(sel.series)); err != nil {
-		return nil, err
+	sels := make([]*selection, len(qs))
+	byFilter := map[Filter]*selection{}
+	cells := 0
+	for i, q := range qs {
+		sel := byFilter[q.Filter]
+		if sel == nil {
+			x := s.selectSeries(q.Filter)
+			sel = &x
+			byFilter[q.Filter] = sel
+		}
+		sels[i] = sel
+		w := wins[i]
+		if err := checkCells(w.from, w.to, w.step, len(sel.series)); err != nil {
+			return nil, err
+		}
+		cells += matrixRows(w.from, w.to, w.step) * len(sel.series)
 	}
-	mb := newMatrixBuilder(from, to, step, sel.series, sel.col)
-	if len(sel.ids) == 0 {
-		return mb.finish(), nil
+	// The matrices' cells, one after another in one array (Contiguous).
+	block := make([]float64, cells)
+	builders := make([]*matrixBuilder, len(qs))
+	groupOf := map[window]int{}
+	var groups []*readGroup
+	var members [][]*selection
+	off := 0
+	for i, sel := range sels {
+		w := wins[i]
+		n := matrixRows(w.from, w.to, w.step) * len(sel.series)
+		builders[i] = newMatrixBuilder(w.from, w.to, w.step, sel.series, sel.col, block[off:off+n:off+n])
+		builders[i].m.block, builders[i].m.off = block, off
+		off += n
+		if len(sel.ids) == 0 {
+			continue
+		}
+		g, ok := groupOf[w]
+		if !ok {
+			g = len(groups)
+			groupOf[w] = g
+			groups = append(groups, &readGroup{})
+			members = append(members, nil)
+		}
+		groups[g].builders = append(groups[g].builders, builders[i])
+		members[g] = append(members[g], sel)
 	}
-	// The series predicate narrows the scan; the column map does the exact
-	// selection, so a range is enough when many series are selected.
-	pred := fmt.Sprintf("series_id BETWEEN %d AND %d", sel.min, sel.max)
+	var pieces []readPiece
+	for w, g := range groupOf {
+		union := unionSelection(members[g])
+		groups[g].pred = union.predicate()
+		rows := max(1, readPiecePoints/int64(len(union.ids)))
+		for from := w.from; from < w.to; from += rows * w.step {
+			pieces = append(pieces, readPiece{g: g, from: from, to: min(w.to, from+rows*w.step)})
+		}
+	}
+	// In a fixed order: the queries' order, then time.
+	slices.SortFunc(pieces, func(a, b readPiece) int { return cmp.Or(cmp.Compare(a.g, b.g), cmp.Compare(a.from, b.from)) })
+	if err := s.readPieces(ctx, pieces, groups); err != nil {
+		return nil, fmt.Errorf("read window: %w", err)
+	}
+	out := make([]*Matrix, len(qs))
+	for i, b := range builders {
+		out[i] = b.finish()
+	}
+	return out, nil
+}
+
+// unionSelection returns the selection of the series of all of sels (only
+// its ids, min and max are set).
+func unionSelection(sels []*selection) *selection {
+	if len(sels) == 1 {
+		return sels[0]
+	}
+	u := &selection{min: math.MaxInt32, max: -1}
+	for _, sel := range sels {
+		u.all = u.all || sel.all
+		u.ids = append(u.ids, sel.ids...)
+		u.min, u.max = min(u.min, sel.min), max(u.max, sel.max)
+	}
+	slices.Sort(u.ids)
+	u.ids = slices.Compact(u.ids)
+	return u
+}
+
+// predicate is the series condition of a read: none when every series is
+// selected, else the selection's range of ids, which narrows the scan (the
+// column map does the exact selection), or the ids themselves when they
+// are few and scattered.
+func (sel *selection) predicate() string {
+	if sel.all {
+		// Points of series added since the listing are skipped by the
+		// column map.
+		return "TRUE"
+	}
 	if len(sel.ids) <= 256 && int(sel.max-sel.min+1) > len(sel.ids) {
 		parts := make([]string, len(sel.ids))
 		for i, id := range sel.ids {
 			parts[i] = fmt.Sprint(id)
 		}
-		pred = "series_id IN (" + strings.Join(parts, ",") + ")"
+		return "series_id IN (" + strings.Join(parts, ",") + ")"
 	}
-	var parts []string
-	for _, tbl := range []string{"points", "points_x", "points_1m"} {
-		parts = append(parts, fmt.Sprintf(`SELECT series_id, ts, value FROM %s WHERE ts >= %d AND ts < %d AND %s`, tbl, from, to, pred))
+	return fmt.Sprintf("series_id BETWEEN %d AND %d", sel.min, sel.max)
+}
+
+// readPieces runs the pieces' queries on up to GOMAXPROCS connections,
+// each adding its points to its group's builders.
+func (s *DuckDB) readPieces(ctx context.Context, pieces []readPiece, groups []*readGroup) error {
+	if len(pieces) == 0 {
+		return nil
 	}
-	query := strings.Join(parts, " UNION ALL ")
-	c, err := s.db.Conn(ctx)
-	if err != nil {
-		return nil, err
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var next atomic.Int64
+	workers := min(runtime.GOMAXPROCS(0), len(pieces))
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := s.db.Conn(ctx)
+			if err != nil {
+				errs[w] = err
+				cancel()
+				return
+			}
+			defer c.Close()
+			errs[w] = c.Raw(func(dc any) error {
+				for {
+					k := int(next.Add(1) - 1)
+					if k >= len(pieces) || ctx.Err() != nil {
+						return ctx.Err()
+					}
+					pc := pieces[k]
+					var parts []string
+					for _, tbl := range []string{"points", "points_x", "points_1m"} {
+						parts = append(parts, fmt.Sprintf(`SELECT series_id, ts, value FROM %s WHERE ts >= %d AND ts < %d AND %s`, tbl, pc.from, pc.to, groups[pc.g].pred))
+					}
+					g := groups[pc.g]
+					for _, b := range g.builders {
+						b.clearRows(pc.from, pc.to)
+					}
+					add := g.add
+					if len(g.builders) == 1 {
+						add = g.builders[0].add
+					}
+					if err := readPoints(ctx, dc.(driver.Conn), strings.Join(parts, " UNION ALL "), add); err != nil {
+						cancel()
+						return err
+					}
+				}
+			})
+		}()
 	}
-	defer c.Close()
-	err = c.Raw(func(dc any) error { return readPoints(ctx, dc.(driver.Conn), query, mb.add) })
-	if err != nil {
-		return nil, fmt.Errorf("read window: %w", err)
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
 	}
-	return mb.finish(), nil
+	return errors.Join(errs...)
 }
 
 // Series lists the series matching f with their point counts.

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -75,6 +77,30 @@ type Store interface {
 	Retain(ctx context.Context, now time.Time) error
 	// Close releases the store; safe twice.
 	Close() error
+}
+
+// ManyReader is a Store that reads several windows together faster than
+// one Read each ([DuckDB]).
+type ManyReader interface {
+	// ReadMany returns the windows of qs, in order, as Read would.
+	ReadMany(ctx context.Context, qs []Query) ([]*Matrix, error)
+}
+
+// ReadMany reads the windows of qs from st: together where st is a
+// [ManyReader], else one Read each.
+func ReadMany(ctx context.Context, st Store, qs []Query) ([]*Matrix, error) {
+	if mr, ok := st.(ManyReader); ok {
+		return mr.ReadMany(ctx, qs)
+	}
+	out := make([]*Matrix, len(qs))
+	for i, q := range qs {
+		m, err := st.Read(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = m
+	}
+	return out, nil
 }
 
 // SeriesInfo is a listed series.
@@ -180,6 +206,11 @@ type Matrix struct {
 	Times      []int64
 	Series     []Series
 	Values     []float64 // len(Times) x len(Series), row-major
+
+	// block and off: the array the matrices of one ReadMany share, and
+	// where Values starts in it (see Contiguous).
+	block []float64
+	off   int
 }
 
 // At is the value at row t, column s.
@@ -194,13 +225,43 @@ func (m *Matrix) Column(s int) []float64 {
 	return out
 }
 
-// matrixBuilder accumulates points into cells and averages them.
-type matrixBuilder struct {
-	m     *Matrix
-	col   []int32 // series id -> column, -1 if not selected
-	count []uint32
-	to    int64
+// Contiguous returns the values of ms as one slice when they lie one after
+// another, in order, in one array, as a ReadMany of the DuckDB store lays
+// out the matrices it returns; else nil. The slice shares their memory, so
+// a caller that is done with the matrices may reuse it (to gather their
+// rows in place, say).
+func Contiguous(ms []*Matrix) []float64 {
+	if len(ms) == 0 || ms[0].block == nil {
+		return nil
+	}
+	end := ms[0].off
+	for _, m := range ms {
+		if len(m.block) != len(ms[0].block) || &m.block[0] != &ms[0].block[0] || m.off != end {
+			return nil
+		}
+		end += len(m.Values)
+	}
+	return ms[0].block[ms[0].off:end:end]
 }
+
+// matrixBuilder accumulates points into cells and averages them. A cell
+// without points holds the mark empty (a NaN that arithmetic on points does
+// not produce); the first point is added to zero, the next ones to the
+// sum, and their count beyond the first is kept in extra, which is
+// allocated at the first cell that gets a second point (a store sampled at
+// the step has none). Calls of add for points of different rows may run
+// concurrently: each touches only its rows' cells.
+type matrixBuilder struct {
+	m   *Matrix
+	col []int32 // series id -> column, -1 if not selected
+	to  int64
+
+	mu    sync.Mutex // serialises the allocation of extra
+	extra atomic.Pointer[[]uint32]
+}
+
+// emptyBits marks a cell without points.
+const emptyBits = 0x7ffc_0000_0000_0e17
 
 // maxCells bounds a matrix: 2^27 cells are 1 GiB of float64.
 const maxCells = 1 << 27
@@ -212,42 +273,94 @@ func checkCells(from, to, step int64, series int) error {
 	return nil
 }
 
-func newMatrixBuilder(from, to, step int64, series []Series, col []int32) *matrixBuilder {
-	n := int((to - from + step - 1) / step)
-	m := &Matrix{From: from, Step: step, Times: make([]int64, n), Series: series,
-		Values: make([]float64, n*len(series))}
+// matrixRows is the number of rows of the window [from, to) at step.
+func matrixRows(from, to, step int64) int { return int((to - from + step - 1) / step) }
+
+// newMatrixBuilder returns a builder of the window's matrix with its cells
+// in values (len rows x series), which clearRows marks empty.
+func newMatrixBuilder(from, to, step int64, series []Series, col []int32, values []float64) *matrixBuilder {
+	n := matrixRows(from, to, step)
+	m := &Matrix{From: from, Step: step, Times: make([]int64, n), Series: series, Values: values}
 	for i := range m.Times {
 		m.Times[i] = from + int64(i)*step
 	}
-	return &matrixBuilder{m: m, col: col, count: make([]uint32, len(m.Values)), to: to}
+	return &matrixBuilder{m: m, col: col, to: to}
 }
 
-// add adds points of series ids sid at times ts.
-func (b *matrixBuilder) add(sid []int32, ts []int64, v []float64) {
-	m, ncol := b.m, int64(len(b.m.Series))
-	for i := range sid {
-		id := sid[i]
-		if id < 0 || int(id) >= len(b.col) {
-			continue
-		}
-		c := b.col[id]
-		if c < 0 || ts[i] < m.From || ts[i] >= b.to {
-			continue
-		}
-		cell := (ts[i]-m.From)/m.Step*ncol + int64(c)
-		m.Values[cell] += v[i]
-		b.count[cell]++
+// clearRows marks the cells of the rows holding [from, to) empty.
+func (b *matrixBuilder) clearRows(from, to int64) {
+	m := b.m
+	p := int64(len(m.Series))
+	r0 := (from - m.From) / m.Step
+	r1 := min((to-m.From+m.Step-1)/m.Step, int64(len(m.Times)))
+	empty := math.Float64frombits(emptyBits)
+	cells := m.Values[r0*p : r1*p]
+	for i := range cells {
+		cells[i] = empty
 	}
 }
 
+// add adds points of series ids sid at times ts. Points come in time
+// order, many to a row, so the row of the last point is tried first: a
+// comparison instead of a division.
+func (b *matrixBuilder) add(sid []int32, ts []int64, v []float64) {
+	m, ncol := b.m, int64(len(b.m.Series))
+	col := b.col
+	rowFrom, rowTo, rowOff := int64(1), int64(0), int64(0) // [rowFrom, rowTo): the cached row
+	for i := range sid {
+		t := ts[i]
+		if t < rowFrom || t >= rowTo {
+			if t < m.From || t >= b.to {
+				continue
+			}
+			r := (t - m.From) / m.Step
+			rowFrom = m.From + r*m.Step
+			rowTo, rowOff = min(rowFrom+m.Step, b.to), r*ncol
+		}
+		id := sid[i]
+		if id < 0 || int(id) >= len(col) {
+			continue
+		}
+		c := col[id]
+		if c < 0 {
+			continue
+		}
+		cell := rowOff + int64(c)
+		x := v[i]
+		if x != x {
+			x = math.NaN() // not the empty mark, whatever its bits
+		}
+		if cur := m.Values[cell]; math.Float64bits(cur) == emptyBits {
+			m.Values[cell] = 0 + x
+		} else {
+			m.Values[cell] = cur + x
+			b.another(cell)
+		}
+	}
+}
+
+// another counts a point beyond the first of cell.
+func (b *matrixBuilder) another(cell int64) {
+	ex := b.extra.Load()
+	if ex == nil {
+		b.mu.Lock()
+		if ex = b.extra.Load(); ex == nil {
+			s := make([]uint32, len(b.m.Values))
+			ex = &s
+			b.extra.Store(ex)
+		}
+		b.mu.Unlock()
+	}
+	(*ex)[cell]++
+}
+
+// finish averages the cells of more than one point. Empty cells stay NaN.
 func (b *matrixBuilder) finish() *Matrix {
-	for i, n := range b.count {
-		switch n {
-		case 0:
-			b.m.Values[i] = math.NaN()
-		case 1:
-		default:
-			b.m.Values[i] /= float64(n)
+	if ex := b.extra.Load(); ex != nil {
+		for i, n := range *ex {
+			if n > 0 {
+				b.m.Values[i] /= float64(n + 1)
+			}
 		}
 	}
 	return b.m

@@ -261,7 +261,8 @@ func (v *VictoriaMetrics) Read(ctx context.Context, q Query) (*Matrix, error) {
 	for i := range col {
 		col[i] = int32(i)
 	}
-	mb := newMatrixBuilder(from, to, step, names, col)
+	mb := newMatrixBuilder(from, to, step, names, col, make([]float64, matrixRows(from, to, step)*len(names)))
+	mb.clearRows(from, to)
 	var sid []int32
 	for i, d := range data {
 		sid = sid[:0]
