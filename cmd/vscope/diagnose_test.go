@@ -201,12 +201,12 @@ col.sinks.k1.batchSize = 100
 	// Everything, host and process metrics too, into the HTML report. The
 	// host metrics of this shared machine move with other sessions' work
 	// (a disk flush at the wrong moment is, to diagnose, interference on
-	// the host), so the assertions below look at the agents' components
-	// only (agent=?* leaves out the host-wide series, whose agent is
-	// empty).
+	// the host), so the assertions below look at the agents' flow
+	// components only (r1, c1, k1: component=[rck][0-9]*
+	// leaves out the host-wide series and the agent processes' own).
 	table := runVscope(t, append(args, "--html", html)...)
 	t.Logf("fault at %s, everything:\n%s", faultAt.UTC().Format("15:04:05.000"), table)
-	args = append(args, "--filter", "agent=?*")
+	args = append(args, "--filter", "component=[rck][0-9]*")
 	t.Logf("the agents' components:\n%s", runVscope(t, args...))
 	out := runVscope(t, append(args, "--format", "json")...)
 	var r diagnose.Result
