@@ -40,6 +40,19 @@ func BenchmarkPCAFit(b *testing.B) {
 	}
 }
 
+// BenchmarkFit fits the whole model (PCA, robust statistics, EbAT, EWMA)
+// on 600 x 10000, the sampled baseline of `vscope diagnose` at 10k series.
+func BenchmarkFit(b *testing.B) {
+	X := benchBaseline(600, 10000)
+	cpu0 := cpuTime()
+	for b.Loop() {
+		if _, err := Fit(X, Config{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
+}
+
 // BenchmarkDiagnose scores a 10-minute window at 1 s (600 rows) of 10000
 // metrics against a model fitted on a 1-hour baseline, and ranks every row.
 func BenchmarkDiagnose(b *testing.B) {

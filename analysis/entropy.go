@@ -39,7 +39,16 @@ func FitEbAT(X *mat.Dense, window, bins int) (*EbAT, error) {
 		return nil, err
 	}
 	raw := X.RawMatrix()
-	columnPass(raw.Data, n, p, raw.Stride, func() func(int, []float64) { return e.newFitter(n).column })
+	columnPass(raw.Data, n, p, raw.Stride, func() func(int, []float64) {
+		f := e.newFitter(n)
+		return func(j int, col []float64) {
+			mn, mx := math.Inf(1), math.Inf(-1)
+			for _, v := range col {
+				mn, mx = min(mn, v), max(mx, v)
+			}
+			f.column(j, col, mn, mx)
+		}
+	})
 	return e, nil
 }
 
@@ -79,14 +88,11 @@ func (e *EbAT) newFitter(n int) *ebatFitter {
 	return f
 }
 
-// column fits metric j from its baseline values col.
-func (f *ebatFitter) column(j int, col []float64) {
+// column fits metric j from its baseline values col, whose minimum and
+// maximum are lo and hi.
+func (f *ebatFitter) column(j int, col []float64, lo, hi float64) {
 	e := f.e
-	mn, mx := math.Inf(1), math.Inf(-1)
-	for _, v := range col {
-		mn, mx = min(mn, v), max(mx, v)
-	}
-	e.Lo[j], e.Hi[j] = mn, mx
+	e.Lo[j], e.Hi[j] = lo, hi
 	ent := f.entropies(j, col)
 	start := min(e.Window-1, len(ent)-1) // skip windows not yet full
 	full := ent[start:]

@@ -673,6 +673,27 @@ func orthonormalizeCols(y []float64, n, l int) {
 	}
 }
 
+// dotUnitary is gonum's f64.DotUnitary (the dot product of its Dgemm and
+// Ddot) written out in Go with the same order of operations: four running
+// sums of lanes i mod 4, the 1-3 trailing products added to the first,
+// then (s1+s3) + (s0+s2). The conversions keep each product rounded on
+// its own (no fused multiply-add), as SSE2's MULPD and ADDPD do.
+func dotUnitary(x, y []float64) float64 {
+	y = y[:len(x)]
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		s0 += float64(x[i] * y[i])
+		s1 += float64(x[i+1] * y[i+1])
+		s2 += float64(x[i+2] * y[i+2])
+		s3 += float64(x[i+3] * y[i+3])
+	}
+	for ; i < len(x); i++ {
+		s0 += float64(x[i] * y[i])
+	}
+	return (s1 + s3) + (s0 + s2)
+}
+
 func dot(a, b []float64) float64 {
 	b = b[:len(a)]
 	var s0, s1, s2, s3 float64
@@ -762,8 +783,8 @@ func (m *PCA) Residual(dst, z []float64) (r []float64, spe, t2 float64) {
 // residuals is ResidualMatrix without its n x p reconstruction matrix:
 // the residual z - t·Pᵀ of each cell is taken at once, with the dot
 // product gonum's Dgemm computes for that cell of t·Pᵀ (DotUnitary over
-// the K components, added to zero, for K up to its block size of 64), so
-// R is the same to the bit. Rows are standardised and reconstructed in
+// the K components, added to zero, for K up to its block size of 64;
+// dotUnitary here), so R is the same to the bit. Rows are standardised and reconstructed in
 // parallel, each by one goroutine.
 func (m *PCA) residuals(X *mat.Dense) (R *mat.Dense, spe, t2 []float64, err error) {
 	n, p := X.Dims()
@@ -792,17 +813,17 @@ func (m *PCA) residuals(X *mat.Dense) (R *mat.Dense, spe, t2 []float64, err erro
 	t2 = make([]float64, n)
 	parallelRange(n, 16, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			ti := blas64.Vector{N: k, Inc: 1, Data: tr.Data[i*tr.Stride : i*tr.Stride+k]}
+			ti := tr.Data[i*tr.Stride : i*tr.Stride+k]
 			r := zr.Data[i*p : (i+1)*p]
 			for j := range r {
 				rec := 0.0
-				rec += blas64.Dot(ti, blas64.Vector{N: k, Inc: 1, Data: lr.Data[j*lr.Stride : j*lr.Stride+k]})
+				rec += dotUnitary(ti, lr.Data[j*lr.Stride:j*lr.Stride+k])
 				r[j] -= rec
 			}
 			spe[i] = dot(r, r)
 			for c := range k {
 				if m.Eigenvalues[c] > 0 {
-					v := ti.Data[c]
+					v := ti[c]
 					t2[i] += v * v / m.Eigenvalues[c]
 				}
 			}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -222,7 +223,10 @@ func refData(seed uint64, n, p int) *mat.Dense {
 			case 5:
 				v = level*math.Sin(float64(i)/30) + r.NormFloat64()
 			default:
-				v = float64(r.IntN(3)) * 0.25
+				v = float64(r.IntN(3)) * 0.25 // ties, zeros of both signs
+				if v == 0 && r.IntN(2) == 0 {
+					v = math.Copysign(0, -1)
+				}
 			}
 			if i >= n-n/8 && j%11 == 0 {
 				v += 50
@@ -290,6 +294,15 @@ func TestFastKernelsMatchReference(t *testing.T) {
 				t.Fatal(err)
 			}
 			sameFloats(t, "fit median", m.Base.Median, rb.Median)
+			cfgD := cfg.withDefaults()
+			re := refFitEbAT(X, max(cfgD.Window, 2), cfgD.EntropyBins)
+			for j := range re.Lo { // bit for bit, the sign of zero too
+				if math.Float64bits(m.EbAT.Lo[j]) != math.Float64bits(re.Lo[j]) || math.Float64bits(m.EbAT.Hi[j]) != math.Float64bits(re.Hi[j]) {
+					t.Fatalf("fit ebat range %d: [%v, %v], reference [%v, %v]", j, m.EbAT.Lo[j], m.EbAT.Hi[j], re.Lo[j], re.Hi[j])
+				}
+			}
+			sameFloats(t, "fit ebat mean", m.EbAT.Mean, re.Mean)
+			sameFloats(t, "fit ebat std", m.EbAT.Std, re.Std)
 			W := refData(c.seed+100, c.n, c.p)
 			d, err := m.Diagnose(W)
 			if err != nil {
@@ -365,6 +378,22 @@ func TestFloatSorterAndMAD(t *testing.T) {
 		}
 		if a, b := madSorted(got, med), medianInPlace(dev); a != b {
 			t.Fatalf("trial %d: madSorted %v, median of deviations %v", trial, a, b)
+		}
+	}
+}
+
+// TestDotUnitaryMatchesGonum: the Go copy of gonum's DotUnitary gives its
+// results to the bit, at every length's tail.
+func TestDotUnitaryMatchesGonum(t *testing.T) {
+	r := newRand(5)
+	for n := range 70 {
+		x, y := make([]float64, n), make([]float64, n)
+		for i := range x {
+			x[i], y[i] = r.NormFloat64()*math.Pow(10, float64(r.IntN(12)-6)), r.NormFloat64()
+		}
+		want := blas64.Dot(blas64.Vector{N: n, Inc: 1, Data: x}, blas64.Vector{N: n, Inc: 1, Data: y})
+		if got := dotUnitary(x, y); math.Float64bits(got) != math.Float64bits(want) {
+			t.Fatalf("n %d: %v, gonum %v", n, got, want)
 		}
 	}
 }

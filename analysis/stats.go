@@ -3,6 +3,7 @@ package analysis
 import (
 	"math"
 	"slices"
+	"sync"
 )
 
 // colMeanStd returns the mean and the sample standard deviation (n-1
@@ -141,6 +142,24 @@ func quantileSorted(s []float64, q float64) float64 {
 	return s[i] + (h-float64(i))*(s[i+1]-s[i])
 }
 
+// MedianMAD returns the median of xs (the mean of the two middle values
+// for an even count) and the raw median absolute deviation from it (not
+// scaled by 1.4826), sorting xs in place. It costs one radix sort and a
+// binary search, where sorting the deviations again would cost a second
+// sort; the results are those of Median and MAD. NaN for an empty slice.
+func MedianMAD(xs []float64) (median, mad float64) {
+	if len(xs) == 0 {
+		return math.NaN(), math.NaN()
+	}
+	s := sorters.Get().(*floatSorter)
+	s.sort(xs)
+	sorters.Put(s)
+	median = quantileSorted(xs, 0.5)
+	return median, madSorted(xs, median)
+}
+
+var sorters = sync.Pool{New: func() any { return new(floatSorter) }}
+
 // MAD returns the raw median absolute deviation from the median of xs (not
 // scaled by 1.4826). xs is not modified.
 func MAD(xs []float64) float64 {
@@ -184,9 +203,11 @@ func checkFinite(data []float64) error {
 // floatSorter sorts float64 slices by a least-significant-digit radix sort
 // of their bits (8 passes of 8 bits, skipping the passes whose digit is the
 // same in every value, as the exponent bytes of a metric's values mostly
-// are). For the few hundred to few thousand values of a baseline column it
-// is 3-4x faster than slices.Sort. It is exact and stable: the result is
-// the ascending order of the values (-0 before +0; NaN is not expected).
+// are); fewer than 48 values by insertion. For the few hundred to few
+// thousand values of a baseline column it is 3-4x faster than slices.Sort.
+// It is exact and stable: the result is the ascending order of the values,
+// -0 before +0 (NaN is not expected), so its ends are the minimum and
+// maximum as math.Min and math.Max give them.
 // The zero value is ready to use; it keeps its buffers between calls.
 type floatSorter struct {
 	keys, tmp []uint64
@@ -215,8 +236,16 @@ func (s *floatSorter) sort(xs []float64) {
 	if n < 2 {
 		return
 	}
-	if n < 48 {
-		slices.Sort(xs)
+	if n < 48 { // insertion sort, in the same order (-0 before +0)
+		for i := 1; i < n; i++ {
+			v := xs[i]
+			k := sortKey(v)
+			j := i
+			for ; j > 0 && sortKey(xs[j-1]) > k; j-- {
+				xs[j] = xs[j-1]
+			}
+			xs[j] = v
+		}
 		return
 	}
 	if cap(s.keys) < n {
@@ -263,41 +292,49 @@ func (s *floatSorter) sort(xs []float64) {
 
 // madSorted returns the median absolute deviation from med of the sorted
 // slice s, without reordering or copying it: the deviations |s[i] - med|
-// rise from the split at med outwards in both directions, so the middle
-// order statistics are found by merging the two runs up to the middle.
-// It equals medianInPlace of the deviations.
+// rise from the split at med outwards in both directions (rounding is
+// monotonic), so they are two sorted runs, and their middle order
+// statistics are found by a binary search over how many come from each
+// run. It equals medianInPlace of the deviations.
 func madSorted(s []float64, med float64) float64 {
 	n := len(s)
 	if n == 0 {
 		return math.NaN()
 	}
-	r, _ := slices.BinarySearch(s, med) // first index with s[r] >= med
-	l := r - 1
-	var prev, cur float64
-	for k := 0; k <= n/2; k++ {
-		prev = cur
-		switch {
-		case l < 0:
-			cur = math.Abs(s[r] - med)
-			r++
-		case r >= n:
-			cur = math.Abs(s[l] - med)
-			l--
-		default:
-			dl, dr := math.Abs(s[l]-med), math.Abs(s[r]-med)
-			if dl <= dr {
-				cur = dl
-				l--
+	r, _ := slices.BinarySearch(s, med) // s[:r] < med <= s[r:]
+	// Run a: |s[r-1-i] - med|, i < r; run b: |s[r+i] - med|, i < n-r.
+	a := func(i int) float64 { return math.Abs(s[r-1-i] - med) }
+	b := func(i int) float64 { return math.Abs(s[r+i] - med) }
+	na, nb := r, n-r
+	// kth returns the k-th smallest (0-based) of the two runs: the
+	// largest i in [max(0, k+1-nb), min(k+1, na)] such that taking i from
+	// a and k+1-i from b is a valid prefix of the merge.
+	kth := func(k int) float64 {
+		lo, hi := max(0, k+1-nb), min(k+1, na)
+		for lo < hi { // find the smallest i with a(i) >= b(k-i), or hi
+			i := (lo + hi) / 2
+			if a(i) < b(k-i) {
+				lo = i + 1
 			} else {
-				cur = dr
-				r++
+				hi = i
 			}
 		}
+		// lo elements come from a and k+1-lo from b; the k-th is the
+		// larger of the last taken from each.
+		v := math.Inf(-1)
+		if lo > 0 {
+			v = a(lo - 1)
+		}
+		if j := k - lo; j >= 0 {
+			v = max(v, b(j))
+		}
+		return v
 	}
+	hi := kth(n / 2)
 	if n%2 == 1 {
-		return cur
+		return hi
 	}
-	return (prev + cur) / 2
+	return (kth(n/2-1) + hi) / 2
 }
 
 // colBlock is the number of columns columnPass copies out at a time: one

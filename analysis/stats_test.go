@@ -58,3 +58,22 @@ func TestResolution(t *testing.T) {
 		t.Errorf("resolution of a constant = %v, want 0", got)
 	}
 }
+
+func TestMedianMAD(t *testing.T) {
+	r := newRand(8)
+	for trial := range 200 {
+		n := 1 + r.IntN(900)
+		xs := make([]float64, n)
+		for i := range xs {
+			xs[i] = float64(r.IntN(20)) + r.Float64()*float64(trial%3)
+		}
+		wantMed, wantMAD := Median(xs), MAD(xs)
+		med, mad := MedianMAD(slices.Clone(xs))
+		if med != wantMed || mad != wantMAD {
+			t.Fatalf("trial %d (n %d): MedianMAD %v, %v; Median, MAD %v, %v", trial, n, med, mad, wantMed, wantMAD)
+		}
+	}
+	if m, d := MedianMAD(nil); !math.IsNaN(m) || !math.IsNaN(d) {
+		t.Error("empty input should give NaN")
+	}
+}

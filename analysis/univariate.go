@@ -67,8 +67,11 @@ func fitUnivariate(X *mat.Dense, eb *EbAT) (*Baseline, error) {
 		}
 		ef := eb.newFitter(n)
 		return func(j int, col []float64) {
-			ef.column(j, col)
 			f.column(j, col)
+			// The ends of the sorted column are its minimum and maximum,
+			// as math.Min and math.Max give them (the sort puts -0
+			// before +0).
+			ef.column(j, col, f.s[0], f.s[n-1])
 		}
 	})
 	var scales []float64

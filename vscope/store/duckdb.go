@@ -45,6 +45,13 @@ type Options struct {
 	NoFileAccess bool
 	// Logger receives background errors (default slog.Default()).
 	Logger *slog.Logger
+	// Threads is DuckDB's number of threads (its threads setting) for the
+	// life of the process' database; 0 keeps DuckDB's default, one per
+	// CPU. A process that only reads windows does better with 1: ReadMany
+	// already reads on a connection per CPU, and DuckDB's own workers then
+	// add threads that mostly spin waiting for a query's last task
+	// (docs/bench/diagnose.md).
+	Threads int
 }
 
 func (o Options) withDefaults() Options {
@@ -251,6 +258,11 @@ func (s *DuckDB) init(ctx context.Context) error {
 			return err
 		}
 		s.wconn = c
+	}
+	if s.opts.Threads > 0 {
+		if _, err := s.db.ExecContext(ctx, fmt.Sprintf("SET threads = %d", s.opts.Threads)); err != nil {
+			return err
+		}
 	}
 	if s.opts.NoFileAccess {
 		if _, err := s.db.ExecContext(ctx, `SET enable_external_access = false`); err != nil {

@@ -12,8 +12,20 @@ import (
 // connections, with the series of several filters in one scan, hold
 // exactly the means of the points of their cells, as Read's do.
 func TestReadMany(t *testing.T) {
+	for _, threads := range []int{0, 1} {
+		t.Run(fmt.Sprint("threads=", threads), func(t *testing.T) { testReadMany(t, threads) })
+	}
+}
+
+func testReadMany(t *testing.T, threads int) {
 	ctx := context.Background()
-	s := openTemp(t, Options{})
+	s := openTemp(t, Options{Threads: threads})
+	if threads > 0 {
+		var got int
+		if err := s.DB().QueryRow(`SELECT current_setting('threads')`).Scan(&got); err != nil || got != threads {
+			t.Fatalf("threads %d, %v; want %d", got, err, threads)
+		}
+	}
 	var ps []Point
 	for i := int64(0); i < 80; i++ { // 40 s at 500 ms, some points missing
 		for a := range 3 {
