@@ -47,6 +47,7 @@ bench: build $(BUILD)/benthos tools
 	BENTHOS=$(BUILD)/benthos VSCOPE=$(BUILD)/vscope ./docs/bench/forward.sh
 	GO=$(GO) BUILD=$(BUILD) ./docs/bench/store.sh
 	./docs/bench/dpg.sh
+	VSCOPE=$(BUILD)/vscope GO=$(GO) ./docs/bench/dpg-deploy.sh
 	./docs/bench/diagnose.sh
 
 ## eval: the diagnosis engine on the public data in ../shared/datasets
