@@ -19,10 +19,19 @@
 //	dpg/planner   every option (topology x fan-out) placed exactly (small
 //	              instances) or by heuristic (large), evaluated, explained;
 //	              table, JSON and DOT output
+//	dpg/watch     the watch operators as they run inside agents: leaves
+//	              detect on the agent's own metrics, summaries merge up
+//	              the tree, raw windows go to the root on alarm
+//	dpg/deploy    a plan pushed to the agents' control APIs
+//	              (agent/control), status, undeploy
+//	dpg/sim       a simulated fleet monitored by a DPG and centrally, to
+//	              measure the bytes each way ships
 //	dpg/testdata  example topologies; bad/ holds invalid ones
 //
-// The command is "vscope dpg plan --topology FILE" (cmd/vscope/dpg.go);
-// "vscope dpg synth --hosts N" prints a synthetic topology.
+// The commands are "vscope dpg plan --topology FILE" (cmd/vscope/dpg.go);
+// "vscope dpg synth --hosts N" prints a synthetic topology; "vscope dpg
+// deploy|status|undeploy" and "vscope dpg node" (cmd/vscope/dpgdeploy.go);
+// "vscope dpg simulate" (cmd/vscope/dpgsim.go).
 //
 // # The topology file
 //
