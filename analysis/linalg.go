@@ -3,34 +3,43 @@ package analysis
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // parallelRange splits [0, n) into contiguous chunks of at least minChunk
-// items, one per available CPU, and runs f on each chunk concurrently. Each
-// index is handled by exactly one call, so results written per index do
-// not depend on the number of CPUs.
+// items, about four per available CPU, and runs f on them from one
+// goroutine per CPU, each taking the next chunk when it is done with one
+// (on a shared machine a CPU that is taken away leaves its share to the
+// others). Each index is handled by exactly one call, so results written
+// per index do not depend on the number of CPUs or on which goroutine
+// ran which chunk.
 func parallelRange(n, minChunk int, f func(lo, hi int)) {
 	workers := runtime.GOMAXPROCS(0)
 	if minChunk < 1 {
 		minChunk = 1
 	}
-	if w := (n + minChunk - 1) / minChunk; w < workers {
-		workers = w
-	}
-	if workers <= 1 {
+	if workers <= 1 || n <= minChunk {
 		if n > 0 {
 			f(0, n)
 		}
 		return
 	}
-	chunk := (n + workers - 1) / workers
+	chunk := max(minChunk, (n+4*workers-1)/(4*workers))
+	chunks := (n + chunk - 1) / chunk
+	workers = min(workers, chunks)
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	for lo := 0; lo < n; lo += chunk {
-		hi := min(n, lo+chunk)
+	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			f(lo, hi)
+			for {
+				k := int(next.Add(1) - 1)
+				if k >= chunks {
+					return
+				}
+				f(k*chunk, min(n, (k+1)*chunk))
+			}
 		}()
 	}
 	wg.Wait()

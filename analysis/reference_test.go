@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"math"
+	"runtime"
 	"slices"
 	"testing"
 
@@ -394,6 +395,52 @@ func TestDotUnitaryMatchesGonum(t *testing.T) {
 		want := blas64.Dot(blas64.Vector{N: n, Inc: 1, Data: x}, blas64.Vector{N: n, Inc: 1, Data: y})
 		if got := dotUnitary(x, y); math.Float64bits(got) != math.Float64bits(want) {
 			t.Fatalf("n %d: %v, gonum %v", n, got, want)
+		}
+	}
+}
+
+// TestSameResultsOnAnyCPUCount: Fit and Diagnose give the same bits with
+// 1, 2 and 3 CPUs (the parallel kernels split work by index, in chunks
+// taken in any order, and sum in a fixed order).
+func TestSameResultsOnAnyCPUCount(t *testing.T) {
+	X := refData(11, 700, 1100) // the randomised solver (min(n, p) > ExactLimit)
+	W := refData(12, 300, 1100)
+	type out struct {
+		load, med, scale, ebat []float64
+		spe, persist            []float64
+	}
+	run := func(procs int) out {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+		m, err := Fit(X, Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := m.Diagnose(W)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := out{load: m.PCA.Loadings.RawMatrix().Data, med: m.Base.Median, scale: m.Base.Scale, ebat: m.EbAT.Std, spe: d.SPE}
+		for _, v := range d.persist {
+			o.persist = append(o.persist, float64(v))
+		}
+		return o
+	}
+	want := run(1)
+	for _, procs := range []int{2, 3} {
+		got := run(procs)
+		for _, c := range []struct {
+			name      string
+			got, want []float64
+		}{{"loadings", got.load, want.load}, {"median", got.med, want.med}, {"scale", got.scale, want.scale},
+			{"ebat std", got.ebat, want.ebat}, {"spe", got.spe, want.spe}, {"persist", got.persist, want.persist}} {
+			if len(c.got) != len(c.want) {
+				t.Fatalf("%d CPUs: %s has %d values, %d with one", procs, c.name, len(c.got), len(c.want))
+			}
+			for i := range c.want {
+				if math.Float64bits(c.got[i]) != math.Float64bits(c.want[i]) {
+					t.Fatalf("%d CPUs: %s[%d] = %v, %v with one", procs, c.name, i, c.got[i], c.want[i])
+				}
+			}
 		}
 	}
 }
