@@ -407,7 +407,7 @@ func TestSameResultsOnAnyCPUCount(t *testing.T) {
 	W := refData(12, 300, 1100)
 	type out struct {
 		load, med, scale, ebat []float64
-		spe, persist            []float64
+		spe, persist           []float64
 	}
 	run := func(procs int) out {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
