@@ -179,32 +179,51 @@ func Load(ctx context.Context, st store.Store, o Options) (*Input, error) {
 	in := &Input{WindowTo: to, WindowFrom: to.Add(-o.Window)}
 	in.BaselineTo = in.WindowFrom
 	in.BaselineFrom = in.BaselineTo.Add(-o.Baseline)
-	// The window is one read, the baseline slices a second (store.ReadMany:
-	// each read is spread over the store's connections, and the slices'
-	// values lie one after another, which lets clean gather them in
-	// place). Slices listing the same series as the window share its
-	// list, which clean maps by position.
-	w, err := st.Read(ctx, store.Query{Filter: o.Filter, From: in.WindowFrom, To: in.WindowTo, Step: step})
-	if err != nil {
-		return nil, fmt.Errorf("read window: %w", err)
-	}
-	in.Window = w
+	// The window and the baseline slices are read together (store.ReadMany:
+	// in pieces over the store's connections, the values of the slices one
+	// after another, which lets clean gather them in place) when the store
+	// knows how many series the filter selects, which the plan of the
+	// slices needs; else the window first. Slices listing the same series
+	// as the window share its list, which clean maps by position.
+	wq := store.Query{Filter: o.Filter, From: in.WindowFrom, To: in.WindowTo, Step: step}
 	if o.Baseline <= 0 {
+		w, err := st.Read(ctx, wq)
+		if err != nil {
+			return nil, fmt.Errorf("read window: %w", err)
+		}
+		in.Window = w
 		return in, nil
 	}
-	rows := o.BaselineRows
-	if rows == 0 {
-		rows = max(600, o.BaselineCells/max(len(w.Series), 1))
+	plan := func(series int) []store.Query {
+		rows := o.BaselineRows
+		if rows == 0 {
+			rows = max(600, o.BaselineCells/max(series, 1))
+		}
+		var qs []store.Query
+		for _, sl := range baselineSlices(int(o.Baseline/step), rows, o.SliceRows) {
+			qs = append(qs, store.Query{Filter: o.Filter, Step: step,
+				From: in.BaselineFrom.Add(time.Duration(sl[0]) * step), To: in.BaselineFrom.Add(time.Duration(sl[1]) * step)})
+		}
+		return qs
 	}
-	var qs []store.Query
-	for _, sl := range baselineSlices(int(o.Baseline/step), rows, o.SliceRows) {
-		qs = append(qs, store.Query{Filter: o.Filter, Step: step,
-			From: in.BaselineFrom.Add(time.Duration(sl[0]) * step), To: in.BaselineFrom.Add(time.Duration(sl[1]) * step)})
+	var ms []*store.Matrix
+	if n, ok := store.SeriesCount(st, o.Filter); ok {
+		all, err := store.ReadMany(ctx, st, append([]store.Query{wq}, plan(n)...))
+		if err != nil {
+			return nil, fmt.Errorf("read window and baseline: %w", err)
+		}
+		in.Window, ms = all[0], all[1:]
+	} else {
+		w, err := st.Read(ctx, wq)
+		if err != nil {
+			return nil, fmt.Errorf("read window: %w", err)
+		}
+		in.Window = w
+		if ms, err = store.ReadMany(ctx, st, plan(len(w.Series))); err != nil {
+			return nil, fmt.Errorf("read baseline: %w", err)
+		}
 	}
-	ms, err := store.ReadMany(ctx, st, qs)
-	if err != nil {
-		return nil, fmt.Errorf("read baseline: %w", err)
-	}
+	w := in.Window
 	same := map[*store.Series]bool{}
 	for _, m := range ms {
 		if len(m.Series) > 0 && len(m.Series) == len(w.Series) && &m.Series[0] != &w.Series[0] {

@@ -103,6 +103,16 @@ func ReadMany(ctx context.Context, st Store, qs []Query) ([]*Matrix, error) {
 	return out, nil
 }
 
+// SeriesCount returns how many series f selects when st knows it without
+// reading points ([DuckDB] keeps its dictionary in memory); ok is false
+// otherwise. A Read of f returns a matrix of that many series.
+func SeriesCount(st Store, f Filter) (n int, ok bool) {
+	if d, isDuckDB := st.(*DuckDB); isDuckDB && f.Validate() == nil && !d.isClosed() {
+		return len(d.selectSeries(f).ids), true
+	}
+	return 0, false
+}
+
 // SeriesInfo is a listed series.
 type SeriesInfo struct {
 	Series
