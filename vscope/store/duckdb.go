@@ -100,10 +100,11 @@ var schemaSQL = []string{
 
 // DuckDB is the embedded store: one DuckDB file.
 //
-// Lock order: mu, then qmu or names. mu serialises writers (a group
-// commit, Retain, Close) and protects wconn and shapes; qmu protects the
-// queue of batches waiting for a group commit; names protects ids and
-// series, which readers snapshot. closed is set under mu and read without.
+// Lock order: mu, then qmu or names, then selMu. mu serialises writers (a
+// group commit, Retain, Close) and protects wconn and shapes; qmu protects
+// the queue of batches waiting for a group commit; names protects ids and
+// series, which readers snapshot; selMu the cached last selection. closed
+// is set under mu and read without.
 type DuckDB struct {
 	path string
 	opts Options
@@ -119,6 +120,14 @@ type DuckDB struct {
 	series []Series // by id
 
 	shapes map[shapeKey]*shape // recent batches' series lists; under mu
+
+	// The last selection's filter and ids in name order, for the
+	// dictionary of selN series: a reader lists the same filter for
+	// several reads, and sorting 100k names takes a while.
+	selMu     sync.Mutex
+	selFilter Filter
+	selN      int
+	selIDs    []int32
 
 	qmu     sync.Mutex // protects queue; taken inside mu or alone
 	queue   []*pendingBatch
@@ -535,13 +544,25 @@ func (s *DuckDB) selectSeries(f Filter) selection {
 	s.names.RLock()
 	defer s.names.RUnlock()
 	sel := selection{col: make([]int32, len(s.series))}
-	for id, x := range s.series {
+	for id := range sel.col {
 		sel.col[id] = -1
-		if f.Match(x) {
-			sel.ids = append(sel.ids, int32(id))
+	}
+	s.selMu.Lock()
+	if s.selIDs != nil && s.selFilter == f && s.selN == len(s.series) {
+		sel.ids = slices.Clone(s.selIDs)
+	} else {
+		for id, x := range s.series {
+			if f.Match(x) {
+				sel.ids = append(sel.ids, int32(id))
+			}
+		}
+		sort.Slice(sel.ids, func(i, j int) bool { return seriesLess(s.series[sel.ids[i]], s.series[sel.ids[j]]) })
+		s.selFilter, s.selN, s.selIDs = f, len(s.series), slices.Clone(sel.ids)
+		if s.selIDs == nil {
+			s.selIDs = []int32{}
 		}
 	}
-	sort.Slice(sel.ids, func(i, j int) bool { return seriesLess(s.series[sel.ids[i]], s.series[sel.ids[j]]) })
+	s.selMu.Unlock()
 	sel.series = make([]Series, len(sel.ids))
 	sel.all = len(sel.ids) == len(s.series)
 	sel.min, sel.max = int32(len(s.series)), -1
