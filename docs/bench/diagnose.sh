@@ -31,8 +31,9 @@
 # At the end, unless PCA=0, the PCA fit next to scikit-learn's on the same
 # shape of baseline (docs/bench/asd-eval.sh pca) runs in the same session.
 # Environment: GO (go), BUILD (build), OUT (BUILD/diagnose-bench), SERIES,
-# RUNS, OLD, PCA, and EXTRA (more diagnose flags, e.g. "--baseline-rows -1"
-# for the whole baseline).
+# RUNS, OLD, THIS (a built binary to measure instead of building this
+# tree), PCA, and EXTRA (more diagnose flags, e.g. "--baseline-rows -1" for
+# the whole baseline).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
@@ -47,8 +48,11 @@ PCA=${PCA:-1}
 END=2026-01-01T12:00:00Z
 
 mkdir -p "$OUT"
-BIN="$OUT/vscope-arrow"
-"$GO" build -tags duckdb_arrow -o "$BIN" ./cmd/vscope
+BIN=${THIS:-}
+if [ -z "$BIN" ]; then
+	BIN="$OUT/vscope-arrow"
+	"$GO" build -tags duckdb_arrow -o "$BIN" ./cmd/vscope
+fi
 command -v jq >/dev/null || { echo "diagnose.sh: needs jq" >&2; exit 1; }
 [ -x /usr/bin/time ] || { echo "diagnose.sh: needs /usr/bin/time (Debian package time)" >&2; exit 1; }
 bins=("$BIN")
@@ -60,7 +64,7 @@ if [ -n "$OLD" ]; then
 fi
 
 echo "machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg), $(uname -sr)"
-echo "commit: $(git describe --always --dirty 2>/dev/null || echo unknown)${OLD:+; old: $OLD}"
+echo "commit: $(git describe --always --dirty 2>/dev/null || echo unknown)${THIS:+ (measured: $THIS)}${OLD:+; old: $OLD}"
 printf '%-8s %-5s %-9s %-9s %-9s %-9s %-10s %s\n' series bin metrics baseline wall cpu peak_rss "stages, wall ms (cpu ms)"
 for n in $SERIES; do
 	db="$OUT/store-$n.duckdb"
