@@ -130,19 +130,30 @@ func Fit(baseline *mat.Dense, cfg Config) (*Model, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	pca, err := FitPCA(baseline, cfg.PCA)
-	if err != nil {
-		return nil, err
-	}
 	n, p := baseline.Dims()
-	// The robust statistics and EbAT in one pass over the columns.
 	eb, err := newEbAT(p, max(cfg.Window, 2), cfg.EntropyBins)
 	if err != nil {
 		return nil, err
 	}
-	base, err := fitUnivariate(baseline, eb)
+	// The robust statistics, EbAT and the EWMA level in one pass over the
+	// columns, while the PCA is fitted: each is parallel, and the one
+	// fills the CPUs where the other runs serial parts (the small SVD).
+	ew := NewEWMA(cfg.Window)
+	ew.Level = make([]float64, p)
+	var base *Baseline
+	var errU error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		base, errU = fitUnivariate(baseline, eb, ew)
+	}()
+	pca, err := FitPCA(baseline, cfg.PCA)
+	<-done
 	if err != nil {
 		return nil, err
+	}
+	if errU != nil {
+		return nil, errU
 	}
 	m := &Model{
 		Config:   cfg,
@@ -166,11 +177,6 @@ func Fit(baseline *mat.Dense, cfg Config) (*Model, error) {
 	m.resScale = make([]float64, p)
 	for j := range p {
 		m.resScale[j] = math.Max(math.Sqrt(pca.ResidualVar[j]), cfg.MinResidualScale)
-	}
-	ew := NewEWMA(cfg.Window)
-	raw := baseline.RawMatrix()
-	for i := range n {
-		ew.Update(raw.Data[i*raw.Stride:i*raw.Stride+p], nil)
 	}
 	m.ewma0 = ew.Level
 	t := min(n, max(cfg.Window-1, 1))

@@ -302,6 +302,11 @@ func TestFastKernelsMatchReference(t *testing.T) {
 					t.Fatalf("fit ebat range %d: [%v, %v], reference [%v, %v]", j, m.EbAT.Lo[j], m.EbAT.Hi[j], re.Lo[j], re.Hi[j])
 				}
 			}
+			ref := NewEWMA(cfgD.Window)
+			for i := range c.n {
+				ref.Update(X.RawRowView(i), nil)
+			}
+			sameFloats(t, "ewma level", m.ewma0, ref.Level)
 			sameFloats(t, "fit ebat mean", m.EbAT.Mean, re.Mean)
 			sameFloats(t, "fit ebat std", m.EbAT.Std, re.Std)
 			W := refData(c.seed+100, c.n, c.p)

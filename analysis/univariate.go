@@ -35,13 +35,15 @@ type Baseline struct {
 
 // FitBaseline computes the robust statistics of every column of X.
 func FitBaseline(X *mat.Dense) (*Baseline, error) {
-	return fitUnivariate(X, nil)
+	return fitUnivariate(X, nil, nil)
 }
 
 // fitUnivariate computes the robust statistics of every column of X and,
-// when eb is not nil, EbAT's per-metric range and entropy moments in the
-// same pass over the columns (columnPass).
-func fitUnivariate(X *mat.Dense, eb *EbAT) (*Baseline, error) {
+// in the same pass over the columns (columnPass), when eb is not nil
+// EbAT's per-metric range and entropy moments, and when ew is not nil the
+// EWMA level after the last row (into ew.Level, of X's width), as
+// ew.Update row by row would leave it.
+func fitUnivariate(X *mat.Dense, eb *EbAT, ew *EWMA) (*Baseline, error) {
 	n, p := X.Dims()
 	if n < 1 || p < 1 {
 		return nil, fmt.Errorf("%w: baseline is %d x %d", ErrEmpty, n, p)
@@ -62,16 +64,26 @@ func fitUnivariate(X *mat.Dense, eb *EbAT) (*Baseline, error) {
 	}
 	columnPass(raw.Data, n, p, raw.Stride, func() func(int, []float64) {
 		f := &baselineFitter{b: b, s: make([]float64, n)}
-		if eb == nil {
-			return f.column
+		var ef *ebatFitter
+		if eb != nil {
+			ef = eb.newFitter(n)
 		}
-		ef := eb.newFitter(n)
 		return func(j int, col []float64) {
-			f.column(j, col)
-			// The ends of the sorted column are its minimum and maximum,
-			// as math.Min and math.Max give them (the sort puts -0
-			// before +0).
-			ef.column(j, col, f.s[0], f.s[n-1])
+			if ew != nil {
+				// EWMA.Update: the first row starts the level.
+				level := col[0]
+				for _, v := range col[1:] {
+					level += ew.Alpha * (v - level)
+				}
+				ew.Level[j] = level
+			}
+			f.column(j, col) // sorts a copy of col into f.s
+			if ef != nil {
+				// The ends of the sorted column are its minimum and
+				// maximum, as math.Min and math.Max give them (the sort
+				// puts -0 before +0).
+				ef.column(j, col, f.s[0], f.s[n-1])
+			}
 		}
 	})
 	var scales []float64
