@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,13 +45,15 @@ func startFleet(t *testing.T, n, rate int, interval time.Duration, rootArgs ...s
 	for i := 1; i <= n; i++ {
 		h := fmt.Sprintf("h%02d", i)
 		f.hosts = append(f.hosts, h)
-		port := freeTestPort(t)
+		// Port 0: the agent binds a free port and logs it. A port picked
+		// here and bound later could be taken meanwhile by another test
+		// process on the machine.
 		conf := fmt.Sprintf(`a1.sources = r1
 a1.channels = c1
 a1.sinks = k1
 a1.sources.r1.type = netcat
 a1.sources.r1.bind = 127.0.0.1
-a1.sources.r1.port = %d
+a1.sources.r1.port = 0
 a1.sources.r1.channels = c1
 a1.channels.c1.type = memory
 a1.channels.c1.capacity = 100000
@@ -60,15 +63,15 @@ a1.sinks.k1.channel = c1
 a1.sinks.k1.batchSize = 1000
 a1.sinks.k1.sink.rollInterval = 0
 a1.sinks.k1.sink.directory = %s
-`, port, filepath.Join(f.dir, "out-"+h))
+`, filepath.Join(f.dir, "out-"+h))
 		cf := filepath.Join(f.dir, h+".conf")
 		if err := os.WriteFile(cf, []byte(conf), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		f.agents = append(f.agents, startVscope(t, "agent", "-f", cf, "-n", "a1", "--no-reload-conf", "--log-level", "warn",
+		f.agents = append(f.agents, startVscope(t, "agent", "-f", cf, "-n", "a1", "--no-reload-conf", "--log-level", "info",
 			"--control", "127.0.0.1:0", "--control-token-file", tokenFile, "--control-addr-file", filepath.Join(f.dir, h+".addr"),
 			"--watch-host", h, "--watch-interval", interval.String()))
-		f.senders = append(f.senders, &paced{src: h, addr: fmt.Sprintf("127.0.0.1:%d", port), rate: rate})
+		f.senders = append(f.senders, &paced{src: h, rate: rate})
 		inv.Hosts[h] = deploy.Endpoint{ControlFile: h + ".addr"}
 		topoHosts = append(topoHosts, fmt.Sprintf(`{"name": %q, "rack": "r%d", "agents": [{"name": "a1", "components": [
 			{"name": "r1", "kind": "source"}, {"name": "c1", "kind": "channel"}, {"name": "k1", "kind": "sink"}]}]}`, h, i/10))
@@ -86,8 +89,20 @@ a1.sinks.k1.sink.directory = %s
 	if err := os.WriteFile(f.topology, []byte(`{"name": "live", "root": "store", "hosts": [`+strings.Join(topoHosts, ",")+`]}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// Every control API announces itself.
+	// Every netcat source and control API announces itself.
 	deadline := time.Now().Add(60 * time.Second)
+	for i, a := range f.agents {
+		for {
+			if m := netcatAddr.FindStringSubmatch(a.output()); m != nil {
+				f.senders[i].addr = m[1]
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: no netcat source listening:\n%s", f.hosts[i], a.output())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 	for _, h := range append(f.hosts, "store") {
 		for {
 			if _, err := os.Stat(filepath.Join(f.dir, h+".addr")); err == nil {
@@ -152,6 +167,9 @@ func (f *liveFleet) drainAndStop(t *testing.T) {
 	stops.Wait()
 	f.root.stop(t)
 }
+
+// netcatAddr finds the address a netcat source logs once it listens.
+var netcatAddr = regexp.MustCompile(`msg="netcat source listening" .*addr=(127\.0\.0\.1:\d+)`)
 
 // statusOf reads deployment name's operators through the status command's
 // package.
