@@ -250,7 +250,8 @@ func applyOp(s *watch.Spec, op operator.Op) error {
 // SetField applies one override "field=value" to a spec: detect.method,
 // detect.window_samples, detect.threshold, detect.persist,
 // aggregate.window, aggregate.top_k, aggregate.report, forward.raw_window,
-// forward.scope, filter.include, filter.exclude (comma-separated globs).
+// forward.scope, forward.per_minute, forward.burst, filter.include,
+// filter.exclude (comma-separated globs).
 func SetField(s *watch.Spec, kv string) error {
 	k, v, ok := strings.Cut(kv, "=")
 	if !ok {
@@ -301,12 +302,16 @@ func SetField(s *watch.Spec, kv string) error {
 		return durp(&s.Forward.RawWindow)
 	case "forward.scope":
 		return atoi(&s.Forward.Scope)
+	case "forward.per_minute":
+		return atof(&s.Forward.PerMinute)
+	case "forward.burst":
+		return atoi(&s.Forward.Burst)
 	case "filter.include":
 		s.Filter.Include = splitList(v)
 	case "filter.exclude":
 		s.Filter.Exclude = splitList(v)
 	default:
-		return fmt.Errorf("--set %s: unknown field (detect.method, detect.window_samples, detect.threshold, detect.persist, aggregate.window, aggregate.top_k, aggregate.report, forward.raw_window, forward.scope, filter.include, filter.exclude)", k)
+		return fmt.Errorf("--set %s: unknown field (detect.method, detect.window_samples, detect.threshold, detect.persist, aggregate.window, aggregate.top_k, aggregate.report, forward.raw_window, forward.scope, forward.per_minute, forward.burst, filter.include, filter.exclude)", k)
 	}
 	return nil
 }

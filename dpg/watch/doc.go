@@ -17,7 +17,11 @@
 //     when a component alarms (Persist samples in a row over the
 //     threshold) does it send raw data: the last RawWindow of the alarmed
 //     component and of the Scope-1 most anomalous other components of the
-//     same agent (the scope step), straight to the root (the query step).
+//     same agent (the scope step), straight to the root (the query step),
+//     within an escalation budget (by default one raw window a minute on
+//     average, three at once; the most severe alarm held back ships when
+//     the budget allows), so a host whose metrics are noisy cannot flood
+//     the root.
 //   - an aggregator merges its children's summaries of a window (sums,
 //     extremes, the TopK components by score) and sends one summary up, so
 //     its output does not grow with the number of hosts beneath it.

@@ -38,6 +38,7 @@ type counters struct {
 	sendErrors, dropped, late        atomic.Int64
 	badInput, alarms                 atomic.Int64
 	points                           atomic.Int64 // samples (leaf) or raw values (root) seen
+	held                             atomic.Int64 // raw windows held back by the escalation budget
 	lastErr                          atomic.Pointer[string]
 }
 
@@ -66,6 +67,26 @@ type Node struct {
 	recent  []Summary           // root: recent merged windows
 	stopped bool
 	scratch []monitor.Point
+	budget  budget // leaf: the escalation budget
+}
+
+// budget is a token bucket of raw windows, refilled by sample time.
+type budget struct {
+	tokens  float64
+	last    int64      // unix ms of the last refill; 0: full
+	pending *RawWindow // the most severe alarm held back
+}
+
+// maxHold is how long a held raw window stays worth shipping.
+const maxHold = 2 * 60 * 1000
+
+func (b *budget) refill(ts int64, perMinute float64, burst int) {
+	if b.last == 0 {
+		b.tokens = float64(burst)
+	} else if ts > b.last {
+		b.tokens = min(float64(burst), b.tokens+float64(ts-b.last)/60000*perMinute)
+	}
+	b.last = ts
 }
 
 const (
@@ -127,11 +148,28 @@ func (n *Node) Observe(ts int64, pts []monitor.Point) {
 	if closed != nil {
 		n.sendSummary(closed)
 	}
+	b := &n.budget
+	b.refill(ts, n.spec.Forward.PerMinute, n.spec.Forward.Burst)
+	if p := b.pending; p != nil && (b.tokens >= 1 || ts-p.Alarm.At > maxHold) {
+		if ts-p.Alarm.At <= maxHold {
+			b.tokens--
+			n.send(*n.spec.Root, KindRaw, p, &n.c.rawSent)
+		}
+		b.pending = nil
+	}
 	for _, a := range alarms {
 		n.c.alarms.Add(1)
 		n.remember(a.Alarm)
-		rw := RawWindow{Deployment: n.spec.Deployment, From: n.spec.Node, Alarm: a.Alarm, Series: n.w.rawWindow(a)}
-		n.send(*n.spec.Root, KindRaw, &rw, &n.c.rawSent)
+		rw := &RawWindow{Deployment: n.spec.Deployment, From: n.spec.Node, Alarm: a.Alarm, Series: n.w.rawWindow(a)}
+		if b.tokens >= 1 {
+			b.tokens--
+			n.send(*n.spec.Root, KindRaw, rw, &n.c.rawSent)
+			continue
+		}
+		n.c.held.Add(1)
+		if b.pending == nil || rw.Alarm.Score > b.pending.Alarm.Score {
+			b.pending = rw
+		}
 	}
 }
 
@@ -356,21 +394,24 @@ type Status struct {
 	Fitted     int  `json:"fitted,omitempty"`
 	Warm       bool `json:"warm,omitempty"`
 
-	Alarms            int64  `json:"alarms"`
-	SummariesSent     int64  `json:"summaries_sent"`
-	SummariesReceived int64  `json:"summaries_received"`
-	RawSent           int64  `json:"raw_windows_sent"`
-	RawReceived       int64  `json:"raw_windows_received"`
-	SamplesSent       int64  `json:"samples_sent,omitempty"`
-	SamplesReceived   int64  `json:"samples_received,omitempty"`
-	BytesShipped      int64  `json:"bytes_shipped"`
-	BytesReceived     int64  `json:"bytes_received"`
-	Points            int64  `json:"points"`
-	SendErrors        int64  `json:"send_errors"`
-	Dropped           int64  `json:"dropped"`
-	Late              int64  `json:"late,omitempty"`
-	BadInput          int64  `json:"bad_input"`
-	LastError         string `json:"last_error,omitempty"`
+	Alarms            int64 `json:"alarms"`
+	SummariesSent     int64 `json:"summaries_sent"`
+	SummariesReceived int64 `json:"summaries_received"`
+	RawSent           int64 `json:"raw_windows_sent"`
+	// RawHeld counts alarms whose raw window the escalation budget held
+	// back (the most severe of them ships when the budget allows).
+	RawHeld         int64  `json:"raw_windows_held,omitempty"`
+	RawReceived     int64  `json:"raw_windows_received"`
+	SamplesSent     int64  `json:"samples_sent,omitempty"`
+	SamplesReceived int64  `json:"samples_received,omitempty"`
+	BytesShipped    int64  `json:"bytes_shipped"`
+	BytesReceived   int64  `json:"bytes_received"`
+	Points          int64  `json:"points"`
+	SendErrors      int64  `json:"send_errors"`
+	Dropped         int64  `json:"dropped"`
+	Late            int64  `json:"late,omitempty"`
+	BadInput        int64  `json:"bad_input"`
+	LastError       string `json:"last_error,omitempty"`
 
 	RecentAlarms []Alarm   `json:"recent_alarms,omitempty"`
 	Window       *Summary  `json:"window,omitempty"` // root: the last merged window
@@ -398,6 +439,7 @@ func (n *Node) Status() Status {
 	c := n.c
 	s.Alarms, s.SummariesSent, s.SummariesReceived = c.alarms.Load(), c.summariesSent.Load(), c.summariesReceived.Load()
 	s.RawSent, s.RawReceived, s.SamplesSent, s.SamplesReceived = c.rawSent.Load(), c.rawReceived.Load(), c.samplesSent.Load(), c.samplesReceived.Load()
+	s.RawHeld = c.held.Load()
 	s.BytesShipped, s.BytesReceived, s.Points = c.bytesSent.Load(), c.bytesReceived.Load(), c.points.Load()
 	s.SendErrors, s.Dropped, s.Late, s.BadInput = c.sendErrors.Load(), c.dropped.Load(), c.late.Load(), c.badInput.Load()
 	s.RecentAlarms = slices.Clone(n.alarms)

@@ -122,6 +122,13 @@ type ForwardSpec struct {
 	// Scope is the number of components shipped per alarm: the alarmed
 	// one and the most anomalous others of its agent.
 	Scope int `json:"scope,omitempty"`
+	// PerMinute and Burst are a leaf's escalation budget: raw windows
+	// ship at most PerMinute a minute on average, Burst at once. An alarm
+	// over budget is still counted and summarised; the most severe one
+	// held is shipped when the budget allows (within two minutes), so a
+	// burst of noise cannot hide a fault for long, nor flood the root.
+	PerMinute float64 `json:"per_minute,omitempty"`
+	Burst     int     `json:"burst,omitempty"`
 	// EverySample makes the leaf a centralized one: it ships every
 	// sample to the root, which detects.
 	EverySample bool `json:"every_sample,omitempty"`
@@ -179,6 +186,8 @@ func (s *Spec) Normalize() error {
 	}
 	fill(&s.Forward.RawWindow, model.Duration(30*time.Second))
 	fill(&s.Forward.Scope, 3)
+	fill(&s.Forward.PerMinute, 1)
+	fill(&s.Forward.Burst, 3)
 
 	var errs []error
 	bad := func(field, format string, a ...any) {
@@ -256,6 +265,12 @@ func (s *Spec) Normalize() error {
 	}
 	if s.Forward.Scope < 1 {
 		bad("forward.scope", "%d: must be >= 1", s.Forward.Scope)
+	}
+	if !(s.Forward.PerMinute > 0 && s.Forward.PerMinute <= 6000) {
+		bad("forward.per_minute", "%v: want more than 0, at most 6000", s.Forward.PerMinute)
+	}
+	if s.Forward.Burst < 1 || s.Forward.Burst > 1000 {
+		bad("forward.burst", "%d: want 1 to 1000", s.Forward.Burst)
 	}
 	if s.Forward.EverySample && s.Role != RoleLeaf {
 		bad("forward.every_sample", "only a leaf ships every sample")

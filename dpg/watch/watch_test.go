@@ -25,6 +25,9 @@ type gen struct {
 	host    string
 	rng     *rand.Rand
 	faultAt int64 // unix ms; 0: never
+	// cpuAt (unix ms; 0: never) makes the host's CPU user time five
+	// times its level from then on.
+	cpuAt int64
 }
 
 func (g *gen) sample(ts int64) []monitor.Point {
@@ -32,6 +35,10 @@ func (g *gen) sample(ts int64) []monitor.Point {
 	p99 := n(0.004, 0.05)
 	if g.faultAt != 0 && ts >= g.faultAt {
 		p99 *= 10
+	}
+	cpu := n(20, 0.05)
+	if g.cpuAt != 0 && ts >= g.cpuAt {
+		cpu *= 5
 	}
 	pt := func(agent, comp, kind, metric string, v float64) monitor.Point {
 		return monitor.Point{TS: ts, Host: g.host, Agent: agent, Component: comp, Kind: kind, Metric: metric, Value: v}
@@ -43,7 +50,7 @@ func (g *gen) sample(ts int64) []monitor.Point {
 		pt("a1", "c1", "channel", "ChannelCapacity", 1000),
 		pt("a1", "k1", "sink", "EventDrainSuccessRate", n(1000, 0.03)),
 		pt("a1", "k1", "sink", "batch_duration_p99_seconds", p99),
-		pt("", "cpu", "host", "user_percent", n(20, 0.05)),
+		pt("", "cpu", "host", "user_percent", cpu),
 		pt("", "process", "process", "cpu_user_seconds_per_second", n(0.2, 0.05)),
 	}
 }
@@ -157,6 +164,40 @@ func TestAlarmOncePerEpisode(t *testing.T) {
 	run(m, nodes[2:], []*gen{g}, 160)
 	if a := nodes[2].Status().Alarms; a != 1 {
 		t.Fatalf("alarms %d, want 1 for one episode", a)
+	}
+}
+
+// The escalation budget: with one raw window a minute and a burst of
+// one, a second alarm within the minute is held and ships once the
+// budget refills; the root gets both.
+func TestEscalationBudget(t *testing.T) {
+	m := NewMesh(time.Second)
+	root := &Peer{URL: "http://mesh", ID: "b.0"}
+	if _, err := m.Add("b.0", Spec{Deployment: "b", Role: RoleRoot, Key: testKey, Children: 1}); err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := m.Add("b.1", Spec{Deployment: "b", Node: 1, Level: 1, Role: RoleLeaf, Host: "h1", Key: testKey,
+		Parent: root, Root: root, Forward: ForwardSpec{PerMinute: 1, Burst: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &gen{host: "h1", rng: rand.New(rand.NewPCG(5, 5)), faultAt: t0.Add(100 * time.Second).UnixMilli(), cpuAt: t0.Add(110 * time.Second).UnixMilli()}
+	run(m, []*Node{leaf}, []*gen{g}, 140)
+	if st := leaf.Status(); st.Alarms != 2 || st.RawSent != 1 || st.RawHeld != 1 {
+		t.Fatalf("after 140 s: alarms %d, raw sent %d, held %d", st.Alarms, st.RawSent, st.RawHeld)
+	}
+	for i := 140; i < 170; i++ { // the budget refills a minute after the first window shipped
+		now := t0.Add(time.Duration(i) * time.Second)
+		leaf.Observe(now.UnixMilli(), g.sample(now.UnixMilli()))
+	}
+	st := leaf.Status()
+	if st.RawSent != 2 {
+		t.Fatalf("held window not shipped after the refill: %+v", st)
+	}
+	n := m.nodes["b.0"]
+	f := n.Findings()
+	if len(f) != 2 || f[0].Points == 0 || f[1].Points == 0 {
+		t.Fatalf("root findings %+v", f)
 	}
 }
 
