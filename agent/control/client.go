@@ -37,6 +37,7 @@ type APIError struct {
 	Message string
 }
 
+// Error is "CODE Status text: message".
 func (e *APIError) Error() string {
 	return fmt.Sprintf("%d %s: %s", e.Code, http.StatusText(e.Code), e.Message)
 }

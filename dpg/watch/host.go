@@ -32,7 +32,10 @@ type Options struct {
 }
 
 // Host is the watch nodes of one process. Its methods are safe for
-// concurrent use; Run drives sampling.
+// concurrent use; Run drives sampling. Lock order: Host.mu before a
+// Node's mu; a node never calls its host, and in a Mesh a node's lock is
+// held while it delivers to its parent or the root, which are up the
+// tree, so locks are always taken leaf to root.
 type Host struct {
 	env     env
 	name    string

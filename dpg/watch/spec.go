@@ -43,6 +43,7 @@ type Peer struct {
 	ID  string `json:"id"`
 }
 
+// String is "URL#ID", empty for no peer.
 func (p *Peer) String() string {
 	if p == nil {
 		return ""
