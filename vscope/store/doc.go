@@ -28,6 +28,13 @@
 // (registered views for ingest, Arrow results for window reads); without it,
 // through the driver's Appender and rows, which is several times slower.
 //
+// Reads: [DuckDB.ReadMany] reads several windows together (the window and
+// the baseline slices of a diagnosis), each in pieces of about a million
+// points on a connection per CPU, with one scan for the queries over the
+// same window whatever their filters; [ReadMany] falls back to one Read
+// each on other backends. A process that only reads windows does best with
+// Options.Threads 1 (DuckDB's own threads then only spin).
+//
 // Open picks a backend from a location: a directory or a .duckdb file for
 // DuckDB, vm+http://HOST:PORT for VictoriaMetrics; http://HOST:PORT names a
 // collector, reached through [Client] (see [Open]).
