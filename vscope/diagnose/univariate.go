@@ -2,7 +2,6 @@ package diagnose
 
 import (
 	"math"
-	"slices"
 	"sync"
 
 	"gonum.org/v1/gonum/blas/blas64"
@@ -91,7 +90,7 @@ func newZView(W, B *mat.Dense, base *analysis.Baseline, series []store.Series, t
 						means = append(means, sum/float64(w))
 					}
 				}
-				med, mad := medianMAD(means)
+				med, mad := analysis.MedianMAD(means) // means is never empty: nb >= 2w
 				v.levelMed[j] = med
 				v.levelScale[j] = math.Max(1.4826*mad, levelFloor(w))
 				v.tail[j] = append([]float64(nil), c[nb-(w-1):]...)
@@ -102,27 +101,7 @@ func newZView(W, B *mat.Dense, base *analysis.Baseline, series []store.Series, t
 	return v
 }
 
-func (v *zview) clip(z float64) float64 { return math.Max(-v.clipZ, math.Min(v.clipZ, z)) }
-
-// medianMAD returns the median of x and the median absolute deviation
-// from it (x is reordered).
-func medianMAD(x []float64) (med, mad float64) {
-	if len(x) == 0 {
-		return 0, 0
-	}
-	slices.Sort(x)
-	med = quantileSorted(x)
-	for i := range x {
-		x[i] = math.Abs(x[i] - med)
-	}
-	slices.Sort(x)
-	return med, quantileSorted(x)
-}
-
-func quantileSorted(x []float64) float64 {
-	m := len(x)
-	return (x[(m-1)/2] + x[m/2]) / 2
-}
+func (v *zview) clip(z float64) float64 { return max(-v.clipZ, min(v.clipZ, z)) }
 
 // column writes column j's z-scores into out (length n); pointZ gets the
 // point-scale ones when not nil.
