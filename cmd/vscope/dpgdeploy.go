@@ -209,7 +209,7 @@ func writeStatusReport(out io.Writer, format string, rep *deploy.StatusReport) e
 	i64 := func(v int64) string { return strconv.FormatInt(v, 10) }
 	for _, n := range nodes {
 		state := n.State
-		if n.Role == watch.RoleLeaf && !n.Warm {
+		if n.Role == watch.RoleLeaf && !n.Warm && n.SamplesSent == 0 {
 			state += fmt.Sprintf(" (fitted %d/%d)", n.Fitted, n.Components)
 		}
 		rows = append(rows, []string{n.ID, n.Role, strconv.Itoa(n.Level), n.Host, state, i64(n.Alarms),
