@@ -125,7 +125,7 @@ and stop in the order given, so list the senders before their collectors.`,
 	fl.StringVar(&metricsTo, "store", "", "sample metrics into this store: a directory, a .duckdb file, http://COLLECTOR:PORT or vm+http://HOST:PORT (default: none)")
 	fl.StringVar(&storeTok, "store-token", "", "bearer token for a collector store (default $VSCOPE_STORE_TOKEN)")
 	fl.DurationVar(&sampleEvery, "sample-interval", time.Second, "how often metrics are sampled into --store")
-	ctl.register(fl)
+	ctl.register(cmd)
 	return cmd
 }
 

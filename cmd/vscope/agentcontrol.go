@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/spf13/pflag"
+	"github.com/spf13/cobra"
 
 	"github.com/vscope/vscope/agent/control"
 	"github.com/vscope/vscope/agent/monitor"
@@ -22,7 +22,8 @@ type controlFlags struct {
 	interval                        time.Duration
 }
 
-func (c *controlFlags) register(fl *pflag.FlagSet) {
+func (c *controlFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
 	fl.StringVar(&c.addr, "control", "", "serve the control API (watch operators) on this address (\":PORT\" binds 127.0.0.1); needs a token")
 	fl.StringVar(&c.tokenFile, "control-token-file", "", "file holding the control API's bearer token, at least 16 characters (default $"+control.TokenEnv+")")
 	fl.StringVar(&c.addrFile, "control-addr-file", "", "write the control API's URL to this file once it listens (for --control 127.0.0.1:0)")

@@ -299,7 +299,7 @@ receives (the alarmed components' recent history) are written to the metric stor
 			return nil
 		},
 	}
-	ctl.register(cmd.Flags())
+	ctl.register(cmd)
 	cmd.Flags().StringVar(&loc, "store", "", "write the raw windows roots receive into this store: "+storeFlagHelp+", or http://COLLECTOR:PORT")
 	cmd.Flags().StringVar(&storeTok, "store-token", "", "bearer token of a collector store (default $VSCOPE_STORE_TOKEN)")
 	return cmd
