@@ -239,7 +239,7 @@ col.sinks.k1.batchSize = 100
 	// Before the fault the collector is not blamed. (The tier-1 agent may
 	// show a real stall of this loaded machine, so it is not checked.)
 	quiet := runVscope(t, "diagnose", "--store", dir, "--at", strconv.FormatInt(faultAt.Add(-time.Second).UnixMilli(), 10),
-		"--window", "4s", "--baseline", "7s", "--step", "100ms", "--conf", conf, "--format", "json", "--filter", "agent=?*")
+		"--window", "4s", "--baseline", "7s", "--step", "100ms", "--conf", conf, "--format", "json", "--filter", "component=[rck][0-9]*")
 	var q diagnose.Result
 	if err := json.Unmarshal([]byte(quiet), &q); err != nil {
 		t.Fatal(err)
