@@ -284,10 +284,19 @@ func assignRoles(g *graph, tol int) {
 			nd.parent, nd.relation = best, rels[[2]int{best, v}]
 		}
 	}
+	// A process and its Go runtime are two views of one process: the one
+	// explaining the other is not a change spreading, so it does not count
+	// as a symptom when causes are ordered by how much follows from them.
 	for _, v := range flagged {
-		if nd := g.nodes[v]; nd.role == RoleSymptom && nd.root >= 0 {
-			g.nodes[nd.root].symptoms++
+		nd := g.nodes[v]
+		if nd.role != RoleSymptom || nd.root < 0 {
+			continue
 		}
+		r := g.nodes[nd.root]
+		if r.level == levelProcess && nd.level == levelProcess && r.key.Host == nd.key.Host && r.key.Agent == nd.key.Agent {
+			continue
+		}
+		r.symptoms++
 	}
 }
 
