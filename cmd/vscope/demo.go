@@ -17,7 +17,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vscope/vscope/datasets/faults"
-	"github.com/vscope/vscope/datasets/replay"
 	"github.com/vscope/vscope/datasets/scenario"
 	"github.com/vscope/vscope/datasets/webstore"
 	"github.com/vscope/vscope/vscope/diagnose"
@@ -104,7 +103,7 @@ func demoSpec(s string) (faults.Spec, error) {
 
 // demoResult is the JSON of vscope demo --format json.
 type demoResult struct {
-	Truth      demoTruth                  `json:"truth"`
+	Truth      faults.Truth               `json:"truth"`
 	Correct    bool                       `json:"correct"`
 	Rank       int                        `json:"rank"`
 	Ranking    []demoMetric               `json:"ranking"`
@@ -114,20 +113,6 @@ type demoResult struct {
 	Report     string                     `json:"report"`
 	Dir        string                     `json:"dir"`
 	Seconds    float64                    `json:"seconds"`
-}
-
-type demoTruth struct {
-	Kind      string          `json:"kind"`
-	Spec      string          `json:"spec"`
-	Host      string          `json:"host"`
-	Agent     string          `json:"agent"`
-	Component string          `json:"component"`
-	Endpoint  string          `json:"endpoint"`
-	Also      []string        `json:"also,omitempty"`
-	Start     time.Time       `json:"start"`
-	End       time.Time       `json:"end"`
-	Effect    string          `json:"effect"`
-	Metrics   []faults.Metric `json:"metrics"`
 }
 
 type demoMetric struct {
@@ -207,7 +192,6 @@ func runDemo(ctx context.Context, out, msg io.Writer, o demoOptions) error {
 			SampleInterval: 250 * time.Millisecond, Retry: time.Minute, Logger: slog.New(slog.DiscardHandler),
 		},
 		Webstore: &ws, Speed: o.speed, Faults: []faults.Spec{spec}, Verify: true,
-		Replay: replay.Options{},
 	}
 	if rep != nil {
 		sc.Replay.Progress = rep.Update
@@ -244,9 +228,7 @@ func runDemo(ctx context.Context, out, msg io.Writer, o demoOptions) error {
 		return errors.Join(runErr, err)
 	}
 	dr := demoResult{
-		Truth: demoTruth{Kind: string(tr.Kind), Spec: tr.Spec, Host: tr.Host, Agent: tr.Agent, Component: tr.Component,
-			Endpoint: tr.Endpoint, Also: tr.Also, Start: tr.Start, End: tr.End, Effect: tr.Effect, Metrics: tr.Metrics},
-		Correct: run.Correct, Rank: run.Rank, Components: d.Components, Summary: d.Summary,
+		Truth: tr, Correct: run.Correct, Rank: run.Rank, Components: d.Components, Summary: d.Summary,
 		Events: ev, Report: report, Dir: res.Dir,
 	}
 	expected := map[string]bool{}
@@ -265,7 +247,7 @@ func runDemo(ctx context.Context, out, msg io.Writer, o demoOptions) error {
 			return err
 		}
 	} else {
-		writeDemo(out, d, dr, tr)
+		writeDemo(out, d, dr)
 	}
 	if runErr != nil {
 		return runErr
@@ -289,7 +271,7 @@ func writeReport(path string, d *diagnose.Result) error {
 }
 
 // writeDemo prints the diagnosis with the truth beside it.
-func writeDemo(w io.Writer, d *diagnose.Result, dr demoResult, tr faults.Truth) {
+func writeDemo(w io.Writer, d *diagnose.Result, dr demoResult) {
 	ev := dr.Events
 	fmt.Fprintf(w, "\nreplayed %d log lines: %d acknowledged by the web servers' agents, %d rows in the Parquet files, %d lost, %d duplicates\n\n",
 		ev.Sent, ev.Acked, ev.Parquet, ev.Lost, ev.Duplicates)
@@ -304,14 +286,14 @@ func writeDemo(w io.Writer, d *diagnose.Result, dr demoResult, tr faults.Truth) 
 	rows := min(len(d.Components), 5)
 	for i, c := range d.Components[:rows] {
 		mark := ""
-		if scenario.Matches(tr, c) {
+		if scenario.Matches(dr.Truth, c) {
 			mark = "  <- the injected fault"
 		}
 		onset := "-"
 		if c.Onset != nil {
 			onset = c.Onset.Format("15:04:05")
 		}
-		_ = t.Append([]string{fmt.Sprint(i + 1), componentLabel(c) + mark, c.Host, c.Role, fmt.Sprintf("%.1f", c.Score), onset, c.Why})
+		_ = t.Append([]string{fmt.Sprint(i + 1), componentLabel(c.Agent, c.Component) + mark, c.Host, c.Role, fmt.Sprintf("%.1f", c.Score), onset, c.Why})
 	}
 	_ = t.Render()
 	fmt.Fprintln(w)
@@ -322,10 +304,11 @@ func writeDemo(w io.Writer, d *diagnose.Result, dr demoResult, tr faults.Truth) 
 		if r.Expected {
 			exp = "expected"
 		}
-		_ = m.Append([]string{fmt.Sprint(r.Rank), r.Metric, componentLabel(diagnose.ComponentResult{Agent: r.Agent, Component: r.Component}),
+		_ = m.Append([]string{fmt.Sprint(r.Rank), r.Metric, componentLabel(r.Agent, r.Component),
 			r.Host, fmt.Sprintf("%.1f", r.Score), exp})
 	}
 	_ = m.Render()
+	tr := dr.Truth
 	fmt.Fprintf(w, "\ntruth:   %s on %s, %s .. %s: %s\n", tr.Kind, tr.Endpoint, tr.Start.Format("15:04:05"), tr.End.Format("15:04:05"), tr.Effect)
 	switch {
 	case dr.Rank == 1:
@@ -342,11 +325,11 @@ func writeDemo(w io.Writer, d *diagnose.Result, dr demoResult, tr faults.Truth) 
 	fmt.Fprintf(w, "took %.0f s\n", dr.Seconds)
 }
 
-func componentLabel(c diagnose.ComponentResult) string {
-	if c.Agent == "" {
-		return c.Component
+func componentLabel(agent, component string) string {
+	if agent == "" {
+		return component
 	}
-	return c.Agent + "/" + c.Component
+	return agent + "/" + component
 }
 
 // demoTable is a table whose long cells wrap at 60 columns.

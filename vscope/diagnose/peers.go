@@ -74,7 +74,7 @@ func peerCommon(n int, groups map[int][]int, candidate []bool, v *zview) map[int
 			zs = append(zs, make([]float64, n))
 		}
 		for k, m := range members {
-			v.column(m, zs[k], nil)
+			v.column(m, zs[k])
 			if candidate[m] {
 				out[m] = make([]float32, n)
 			}

@@ -53,7 +53,9 @@ type scored struct {
 	inWindow bool
 	info     BaselineInfo
 	timing   map[string]float64 // fit, score, rank: wall and CPU ms
-	notes    []string
+	// peers maps a column to its peer group (peers.go).
+	peers map[int][]int
+	notes []string
 }
 
 // unitScale is the scale against which a metric that was constant in the
@@ -158,7 +160,7 @@ func score(pr *prepared, o Options) (*scored, error) {
 	n, p := pr.W.Dims()
 	cfg := o.Analysis
 	cfgD := withAnalysisDefaults(cfg)
-	sc := &scored{metrics: make([]metricInfo, p), timing: map[string]float64{}}
+	sc := &scored{metrics: make([]metricInfo, p), timing: map[string]float64{}, peers: peerGroups(pr.series)}
 	for j := range sc.metrics {
 		sc.metrics[j].col = j
 	}
@@ -216,7 +218,6 @@ func (sc *scored) finish() {
 // gap that most of the metric's peers on other hosts had at the same time
 // (peers.go) is not: the whole machine, or the way to the store, stalled.
 func (sc *scored) flagGaps(pr *prepared, n int) {
-	peers := peerGroups(pr.series)
 	shared := 0
 	for j, gs := range pr.gaps {
 		g := gs[0]
@@ -226,7 +227,7 @@ func (sc *scored) flagGaps(pr *prepared, n int) {
 			}
 			g = gs[1]
 		}
-		if peersGapped(pr.gaps, peers[j], j, g) {
+		if peersGapped(pr.gaps, sc.peers[j], j, g) {
 			shared++
 			continue
 		}

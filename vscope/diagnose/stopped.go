@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"github.com/vscope/vscope/analysis"
+	"github.com/vscope/vscope/vscope/store"
 )
 
 // addStopped turns the series that reported until the window began and
@@ -24,7 +25,7 @@ func addStopped(in *Input, pr *prepared, sc *scored, recent int) {
 	if last == nil || len(last.Times) == 0 || len(last.Values) != len(last.Times)*len(last.Series) {
 		return
 	}
-	col := make(map[any]int, len(last.Series))
+	col := make(map[store.Series]int, len(last.Series))
 	for j, s := range last.Series {
 		col[s] = j
 	}

@@ -103,15 +103,11 @@ func newZView(W, B *mat.Dense, base *analysis.Baseline, series []store.Series, t
 
 func (v *zview) clip(z float64) float64 { return max(-v.clipZ, min(v.clipZ, z)) }
 
-// column writes column j's z-scores into out (length n); pointZ gets the
-// point-scale ones when not nil.
-func (v *zview) column(j int, out, pointZ []float64) {
+// column writes column j's z-scores into out (length n).
+func (v *zview) column(j int, out []float64) {
 	n, raw := v.n, v.raw
 	for i := range n {
 		out[i] = (raw.Data[i*raw.Stride+j] - v.med[j]) / v.scale[j]
-	}
-	if pointZ != nil {
-		copy(pointZ, out[:n])
 	}
 	if v.tail == nil {
 		return
@@ -121,15 +117,11 @@ func (v *zview) column(j int, out, pointZ []float64) {
 	for _, c := range tail {
 		sum += c
 	}
-	// Clipped point z of row i-w (from the tail before the window).
-	clipped := func(i int) float64 {
-		if i < 0 {
-			return tail[len(tail)+i]
-		}
-		return v.clip((raw.Data[i*raw.Stride+j] - v.med[j]) / v.scale[j])
-	}
+	ring := make([]float64, w) // clipped point z of the last w rows
 	for i := range n {
-		sum += v.clip(out[i]) // now the sum of rows i-w+1 .. i
+		c := v.clip(out[i])
+		ring[i%w] = c
+		sum += c // now the sum of rows i-w+1 .. i
 		// A level shift counts once it is at least one normal spread of
 		// the metric (the point scale, itself floored by minScale): a
 		// steadier shift is significant but not worth attention.
@@ -138,7 +130,11 @@ func (v *zview) column(j int, out, pointZ []float64) {
 		if math.Abs(d) >= 1 {
 			lz = d / v.levelScale[j] * v.levelGain
 		}
-		sum -= clipped(i - (w - 1))
+		if r := i - (w - 1); r < 0 {
+			sum -= tail[len(tail)+r]
+		} else {
+			sum -= ring[r%w]
+		}
 		if math.Abs(lz) > math.Abs(out[i]) {
 			out[i] = lz
 		}
@@ -160,7 +156,7 @@ func (sc *scored) univariatePass(v *zview, th float64, w int, peers map[int][]in
 		candidate := make([]bool, p)
 		z := make([]float64, n)
 		for j := range peers {
-			v.column(j, z, nil)
+			v.column(j, z)
 			for i := range n {
 				if math.Abs(z[i]) >= th {
 					candidate[j] = true
@@ -183,7 +179,7 @@ func (sc *scored) univariatePass(v *zview, th float64, w int, peers map[int][]in
 			for j := g; j < p; j += workers {
 				m := &sc.metrics[j]
 				c := common[j]
-				v.column(j, z, nil)
+				v.column(j, z)
 				peak, rawPeak := 0, 0.0
 				for i := range n {
 					rawPeak = math.Max(rawPeak, math.Abs(z[i]))
@@ -238,7 +234,7 @@ func (sc *scored) univariatePass(v *zview, th float64, w int, peers map[int][]in
 // see peers.go). B is the baseline for the level scale (nil: none).
 func (sc *scored) peerPass(W, B *mat.Dense, base *analysis.Baseline, series []store.Series, th, alpha float64, w int) {
 	v := newZView(W, B, base, series, th, alpha, w)
-	peers := peerGroups(series)
+	peers := sc.peers
 	sc.univariatePass(v, th, w, peers)
 	if len(peers) == 0 {
 		return
