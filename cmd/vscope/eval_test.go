@@ -214,3 +214,15 @@ func TestEvalInterpASD(t *testing.T) {
 		t.Errorf("does not beat the z-score floor: %+v", res)
 	}
 }
+
+// TestEvalSuiteRescoreBadDir: --rescore on a directory without kept runs,
+// or one that does not exist, is an error that names it.
+func TestEvalSuiteRescoreBadDir(t *testing.T) {
+	empty := t.TempDir()
+	for _, dir := range []string{empty, filepath.Join(empty, "missing")} {
+		out, err := exec.Command(vscopeBin, "eval", "suite", "--rescore", dir).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), dir) {
+			t.Errorf("--rescore %s: %v, output %q; want an error naming the directory", dir, err, out)
+		}
+	}
+}
