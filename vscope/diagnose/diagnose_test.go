@@ -317,3 +317,69 @@ func TestUnknownTopology(t *testing.T) {
 		t.Errorf("summary does not ask for a topology: %q", r.Summary)
 	}
 }
+
+// TestChangeAtWindowStart: a window opened just as a fault began. A sink
+// slowed at its first row (the baseline's end was normal) is a change
+// inside the window and the cause; a sink that slowed 20 s before the
+// window began is an older change, set aside; the ranking reads the
+// cause's tree (the sink, then the channel it filled) before an
+// independent change elsewhere.
+func TestChangeAtWindowStart(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	series := []store.Series{
+		{Host: "h1", Agent: "a1", Component: "k1", Kind: "sink", Metric: "batch_duration_p99_seconds"},
+		{Host: "h1", Agent: "a1", Component: "c1", Kind: "channel", Metric: "ChannelFillPercentage"},
+		{Host: "h2", Agent: "a2", Component: "k1", Kind: "sink", Metric: "batch_duration_p99_seconds"},
+		{Host: "h1", Agent: "a1", Component: "r1", Kind: "source", Metric: "EventAcceptedRate"},
+		{Host: "h3", Agent: "a3", Component: "go", Kind: "runtime", Metric: "heap_goal_bytes"},
+	}
+	const brows, wrows = 300, 60
+	in := input(brows, wrows, series, func(i, j int) float64 {
+		n := rng.NormFloat64()
+		switch j {
+		case 0:
+			return 0.01 + 0.001*n + 0.3*b2f(i >= brows)
+		case 1:
+			return 1 + 0.2*n + 40*b2f(i >= brows+3)
+		case 2:
+			return 0.01 + 0.001*n + 0.3*b2f(i >= brows-20)
+		case 3:
+			return 1000 + 30*n
+		}
+		return 1e7 + 1e4*n + 2e5*b2f(i >= brows+10)
+	})
+	r := mustAnalyze(t, in, opts(brows, wrows))
+	if len(r.Components) == 0 {
+		t.Fatalf("no components; summary %q", r.Summary)
+	}
+	role := map[string]ComponentResult{}
+	for _, c := range r.Components {
+		role[c.Host+"/"+c.Agent+"/"+c.Component] = c
+	}
+	if c := r.Components[0]; c.Host != "h1" || c.Component != "k1" || c.Role != RoleCause {
+		t.Errorf("first component %s/%s/%s (%s), want h1/a1/k1 as the cause", c.Host, c.Agent, c.Component, c.Role)
+	}
+	if c := role["h1/a1/k1"]; c.Onset == nil || !c.Onset.Equal(in.WindowFrom) {
+		t.Errorf("h1/a1/k1 onset %v, want the window's start %v", c.Onset, in.WindowFrom)
+	}
+	if c := role["h2/a2/k1"]; c.Role != RoleUnrelated || !strings.Contains(c.Why, "already at the window's start") {
+		t.Errorf("h2/a2/k1 (slowed before the window): role %s, why %q", c.Role, c.Why)
+	}
+	if c := role["h3/a3/go"]; c.Role != RoleCause {
+		t.Errorf("h3/a3/go: role %s, want an independent cause", c.Role)
+	}
+	var got []string
+	for _, m := range r.Ranking[:3] {
+		got = append(got, m.Host+"/"+m.Component+"/"+m.Metric)
+	}
+	if want := []string{"h1/k1/batch_duration_p99_seconds", "h1/c1/ChannelFillPercentage", "h3/go/heap_goal_bytes"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("ranking %v, want %v", got, want)
+	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -489,19 +489,35 @@ func (e *explainer) ranking() {
 			counted[j] = true
 		}
 	}
-	// Flagged metrics of causes come first, by precedence within their
-	// component's kind of change and then score; then the flagged metrics
-	// of symptoms in the order they changed; then the rest by score.
-	tier := func(j int) int {
-		switch {
-		case !counted[j]:
-			return 2
-		case e.g.nodes[nodeOf[j]].role == RoleCause:
-			return 0
-		case e.g.nodes[nodeOf[j]].role == RoleSymptom:
-			return 1
+	// The ranking tells the story cause by cause, in the order of the
+	// components table: a cause's flagged metrics (by precedence within
+	// its kind of change, then score), then those of the symptoms traced
+	// to it in the order they changed; then the next cause's tree; then
+	// the rest by score. An unrelated independent change (a heap growing
+	// elsewhere) does not come between a cause and what followed from it.
+	var causes []*node
+	for _, nd := range e.g.nodes {
+		if nd.role == RoleCause && len(nd.flagged) > 0 {
+			causes = append(causes, nd)
 		}
-		return 2
+	}
+	sort.SliceStable(causes, func(a, b int) bool { return causeBefore(causes[a], causes[b]) })
+	tree := map[int]int{} // root node index -> its place
+	for k, c := range causes {
+		tree[e.g.byKey[c.key]] = k
+	}
+	// place is (tree, 0 for the cause itself or 1 for a symptom); metrics
+	// of no tree come last.
+	place := func(j int) (int, int) {
+		nd := e.g.nodes[nodeOf[j]]
+		t, ok := tree[nd.root]
+		if !counted[j] || !ok || (nd.role != RoleCause && nd.role != RoleSymptom) {
+			return len(causes), 2
+		}
+		if nd.role == RoleCause {
+			return t, 0
+		}
+		return t, 1
 	}
 	order := make([]int, p)
 	for j := range order {
@@ -510,15 +526,16 @@ func (e *explainer) ranking() {
 	ms := e.sc.metrics
 	sort.SliceStable(order, func(a, b int) bool {
 		x, y := order[a], order[b]
-		tx, ty := tier(x), tier(y)
+		tx, rx := place(x)
+		ty, ry := place(y)
 		if tx != ty {
 			return tx < ty
 		}
-		switch tx {
+		if rx != ry {
+			return rx < ry
+		}
+		switch rx {
 		case 0:
-			if nx, ny := e.g.nodes[nodeOf[x]], e.g.nodes[nodeOf[y]]; nx != ny {
-				return causeBefore(nx, ny)
-			}
 			if px, py := precedence(e.pr.series[x]), precedence(e.pr.series[y]); px != py {
 				return px < py
 			}

@@ -101,6 +101,22 @@ func newZView(W, B *mat.Dense, base *analysis.Baseline, series []store.Series, t
 	return v
 }
 
+// normalTail reports whether the baseline's last points before the window
+// sat within one normal spread of its median, on average, on the side of
+// sign: a step at the window's first row, not a drift (the end of a
+// steady climb through the baseline sits above one spread) or a change
+// older than the window. False when the tail is not known.
+func (v *zview) normalTail(j int, sign float64) bool {
+	if v.tail == nil || len(v.tail[j]) == 0 {
+		return false
+	}
+	sum := 0.0
+	for _, c := range v.tail[j] {
+		sum += sign * c
+	}
+	return sum/float64(len(v.tail[j])) < 1
+}
+
 func (v *zview) clip(z float64) float64 { return max(-v.clipZ, min(v.clipZ, z)) }
 
 // column writes column j's z-scores into out (length n).
@@ -221,8 +237,11 @@ func (sc *scored) univariatePass(v *zview, th float64, w int, peers map[int][]in
 				}
 				m.flagged = true
 				m.onset, _ = onsetOf(z, y, sign, peak, th, w)
-				// An excursion from the first row began before the window.
-				m.early = m.onset == 0
+				// An excursion from the first row began before the window,
+				// unless the baseline's last points were normal: then it
+				// began as the window did (a window opened at a fault's
+				// start) and is as much a change inside it as any.
+				m.early = m.onset == 0 && !v.normalTail(j, sign)
 			}
 		}(g)
 	}
