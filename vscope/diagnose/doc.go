@@ -56,8 +56,10 @@
 //     segments whose means differ most (a ramp rises like a step in the
 //     logarithm, and a large change is dated where it happened even after a
 //     small deviation). A change already present at the window's first
-//     point is early: a drift (memory growth) or an older change, set aside
-//     when other metrics change inside the window.
+//     point, when the baseline's last points already showed it, is early:
+//     a drift (memory growth) or an older change, set aside when other
+//     metrics change inside the window. (With a normal baseline tail it
+//     began as the window did.)
 //  6. Components. Metrics group into components (host, agent, component:
 //     r1, c1, k1) and host-level groups (a host's cpu, memory, disks; the
 //     agent process; its Go runtime). A component's onset is the earliest
@@ -84,11 +86,11 @@
 //     earliest onset. Without edges between agents, agents are taken as
 //     connected in an unknown direction and ordered by onset alone (the
 //     result says so).
-//  8. Ranking. The flagged metrics of the causes come first (within a
-//     component, latency, failures, fill and resource use before rates,
-//     because they explain them: a slow sink drains less, not the other way
-//     round), then those of the symptoms in the order they changed, then
-//     the rest by score.
+//  8. Ranking. Cause by cause, in the components' order: the cause's
+//     flagged metrics (latency, failures, fill and resource use before
+//     rates, because they explain them: a slow sink drains less, not the
+//     other way round), then those of the symptoms traced to it in the
+//     order they changed; then the next cause; then the rest by score.
 //  9. Vertical guidance. A cause on the host level with components of an
 //     agent on that host as symptoms is interference on the host; whether
 //     the agent process's own CPU rose says whether the agent itself or
