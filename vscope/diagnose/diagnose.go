@@ -176,7 +176,11 @@ func Load(ctx context.Context, st store.Store, o Options) (*Input, error) {
 	if to.Before(at) {
 		to = to.Add(step) // include the partial step that holds At's points
 	}
-	in := &Input{WindowTo: to, WindowFrom: to.Add(-o.Window)}
+	// The window's start is rounded down as its end is rounded up: a
+	// window opened at a fault's start holds the step with the fault's
+	// first points rather than leaving them to the baseline.
+	from := at.Add(-o.Window).Truncate(step)
+	in := &Input{WindowTo: to, WindowFrom: from}
 	in.BaselineTo = in.WindowFrom
 	in.BaselineFrom = in.BaselineTo.Add(-o.Baseline)
 	// The window and the baseline slices are read together (store.ReadMany:

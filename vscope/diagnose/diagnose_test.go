@@ -383,3 +383,146 @@ func b2f(b bool) float64 {
 	}
 	return 0
 }
+
+// TestSpreadRules: what may explain what. Each case is a small flow whose
+// fault starts at the window's first row; the component named must be
+// the first cause.
+func TestSpreadRules(t *testing.T) {
+	const brows, wrows = 240, 60
+	type col struct {
+		s store.Series
+		f func(i int, n float64) float64 // row (baseline first), N(0,1)
+	}
+	step := func(i, at int, before, after float64) float64 {
+		if i >= brows+at {
+			return after
+		}
+		return before
+	}
+	ser := func(host, agent, comp, kind, metric string) store.Series {
+		return store.Series{Host: host, Agent: agent, Component: comp, Kind: kind, Metric: metric}
+	}
+	gap := func(i, from, to int, v float64) float64 {
+		if i >= brows+from && i < brows+to {
+			return math.NaN()
+		}
+		return v
+	}
+	topo := &Topology{Edges: []Edge{
+		{From: Endpoint{"w1", "web", "k1"}, To: Endpoint{"h2", "col", "r1"}},
+		{From: Endpoint{"w1", "web", "k1"}, To: Endpoint{"h3", "col", "r1"}},
+	}}
+	cases := []struct {
+		name    string
+		cols    []col
+		cause   string // host/agent/component
+		not     string // must not be a cause
+		symptom string // must be a symptom
+	}{
+		{
+			// More arriving at the web server does not explain less
+			// arriving at the collector: the link between them broke.
+			name: "rate sign",
+			cols: []col{
+				{ser("w1", "web", "r1", "source", "EventAcceptedRate"), func(i int, n float64) float64 { return step(i, 0, 1000, 1300) + 30*n }},
+				{ser("h2", "col", "r1", "source", "EventReceivedRate"), func(i int, n float64) float64 { return step(i, 0, 1000, 40) + 30*n }},
+			},
+			cause: "h2/col/r1",
+		},
+		{
+			// The web sink waits 300 ms more per batch; the collector's
+			// sink is 0.5 ms slower: that does not explain it.
+			name: "latency proportion",
+			cols: []col{
+				{ser("w1", "web", "k1", "sink", "batch_duration_p50_seconds"), func(i int, n float64) float64 { return step(i, 1, 0.001, 0.3) + 1e-5*n }},
+				{ser("h2", "col", "k1", "sink", "batch_duration_p50_seconds"), func(i int, n float64) float64 { return step(i, 0, 0.0004, 0.0009) + 1e-5*n }},
+				{ser("h2", "col", "r1", "source", "EventAcceptedRate"), func(i int, n float64) float64 { return 1000 + 30*n }},
+			},
+			cause: "w1/web/k1",
+		},
+		{
+			// A channel reconfigured to a tiny capacity is set, not
+			// caused: its agent's garbage collection after the reload
+			// follows from it.
+			name: "configuration",
+			cols: []col{
+				{ser("w1", "web", "c1", "channel", "ChannelCapacity"), func(i int, n float64) float64 { return step(i, 0, 100000, 200) }},
+				{ser("w1", "web", "c1", "channel", "EventPutSuccessRate"), func(i int, n float64) float64 { return 1000 + 30*n }},
+				{ser("w1", "web", "go", "runtime", "gc_cycles_per_second"), func(i int, n float64) float64 { return step(i, 0, 0.5, 8) + 0.2*n }},
+			},
+			cause: "w1/web/c1",
+			not:   "w1/web/go",
+		},
+		{
+			// The source fails to write into a channel that is not
+			// filling (its disk is full): the channel refused, and the
+			// sink behind it drains less because less comes in.
+			name: "refusing channel",
+			cols: []col{
+				{ser("w1", "web", "r1", "source", "ChannelWriteFailRate"), func(i int, n float64) float64 { return step(i, 0, 0, 16) }},
+				{ser("w1", "web", "c1", "channel", "EventPutSuccessRate"), func(i int, n float64) float64 { return step(i, 1, 1000, 0) + 30*n }},
+				{ser("w1", "web", "c1", "channel", "EventTakeSuccessRate"), func(i int, n float64) float64 { return step(i, 1, 1000, 0) + 30*n }},
+				{ser("w1", "web", "k1", "sink", "EventDrainSuccessRate"), func(i int, n float64) float64 { return step(i, 1, 1000, 0) + 30*n }},
+				{ser("w1", "web", "k1", "sink", "batch_duration_p50_seconds"), func(i int, n float64) float64 { return gap(i, 1, wrows, 0.001+1e-5*n) }},
+			},
+			cause:   "w1/web/c1",
+			not:     "w1/web/k1",
+			symptom: "w1/web/r1",
+		},
+		{
+			// One collector of two fed by the same web sink is slow: the
+			// other takes what it cannot.
+			name: "sibling",
+			cols: []col{
+				{ser("h2", "col", "k1", "sink", "batch_duration_p50_seconds"), func(i int, n float64) float64 { return step(i, 0, 0.001, 0.3) + 1e-5*n }},
+				{ser("h2", "col", "r1", "source", "EventReceivedRate"), func(i int, n float64) float64 { return step(i, 1, 500, 20) + 20*n }},
+				{ser("h2", "col", "c1", "channel", "ChannelFillPercentage"), func(i int, n float64) float64 { return 1 + 0.1*n }},
+				{ser("h3", "col", "r1", "source", "EventReceivedRate"), func(i int, n float64) float64 { return step(i, 1, 500, 980) + 20*n }},
+				{ser("w1", "web", "k1", "sink", "EventDrainSuccessRate"), func(i int, n float64) float64 { return 1000 + 30*n }},
+			},
+			cause:   "h2/col/k1",
+			symptom: "h3/col/r1",
+		},
+		{
+			// A collector killed and restarted: every series of its
+			// agent goes missing at once, the process's first.
+			name: "process gone a while",
+			cols: []col{
+				{ser("h2", "col", "process", "process", "cpu_user_seconds_per_second"), func(i int, n float64) float64 { return gap(i, 0, 20, 0.1+0.01*n) }},
+				{ser("h2", "col", "k1", "sink", "batch_duration_p50_seconds"), func(i int, n float64) float64 { return gap(i, 0, 20, 0.001+1e-5*n) }},
+				{ser("h2", "col", "r1", "source", "EventReceivedRate"), func(i int, n float64) float64 { return gap(i, 0, 20, 500+20*n) }},
+				{ser("h3", "col", "r1", "source", "EventReceivedRate"), func(i int, n float64) float64 { return step(i, 0, 500, 980) + 20*n }},
+				{ser("w1", "web", "k1", "sink", "EventDrainSuccessRate"), func(i int, n float64) float64 { return 1000 + 30*n }},
+			},
+			cause:   "h2/col/process",
+			symptom: "h2/col/k1",
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(7, 7))
+			var series []store.Series
+			for _, c := range tc.cols {
+				series = append(series, c.s)
+			}
+			in := input(brows, wrows, series, func(i, j int) float64 { return tc.cols[j].f(i, rng.NormFloat64()) })
+			o := opts(brows, wrows)
+			o.Topology = topo
+			r := mustAnalyze(t, in, o)
+			if len(r.Components) == 0 {
+				t.Fatalf("no components: %q", r.Summary)
+			}
+			if c := r.Components[0]; c.Name() != tc.cause || c.Role != RoleCause {
+				t.Errorf("first component %s (%s), want the cause %s; summary %q", c.Name(), c.Role, tc.cause, r.Summary)
+			}
+			for _, c := range r.Components {
+				if c.Name() == tc.not && c.Role == RoleCause {
+					t.Errorf("%s is a cause too: %s", c.Name(), c.Why)
+				}
+				if c.Name() == tc.symptom && c.Role != RoleSymptom {
+					t.Errorf("%s is %s, want a symptom: %s", c.Name(), c.Role, c.Why)
+				}
+			}
+		})
+	}
+}

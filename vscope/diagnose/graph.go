@@ -2,6 +2,7 @@ package diagnose
 
 import (
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
@@ -46,6 +47,22 @@ type signature struct {
 	rateUp       bool // some rate up
 	rateDown     bool // some rate down
 	busyUp       bool // CPU, load or memory use up
+	// latencyOnly: the back-pressure is latency alone (no fill, failures,
+	// fewer takes or stop); latencyUp is the largest rise of a flagged
+	// latency, in its unit (seconds).
+	latencyOnly bool
+	latencyUp   float64
+	eventsDown  bool // an event rate down (not a batch count)
+	// config: a configured size (a channel's capacity) changed. Load,
+	// contention or back-pressure do not change a configuration: it is
+	// set, and so explained by nothing.
+	config bool
+	// putsDown, fillUp: a channel's puts fell, its fill rose. writeFail
+	// is the onset of a source's channel-write failures (-1: none).
+	// refusing: a channel its source failed to write into while it was
+	// not filling (out of disk, broken), a cause of its own.
+	putsDown, fillUp, refusing bool
+	writeFail                  int
 }
 
 // node is one component of the data with what the scoring found.
@@ -60,6 +77,10 @@ type node struct {
 	onset   int // earliest onset row of a flagged metric; -1
 	sig     signature
 	stopped bool // every metric stopped reporting
+	gone    bool // every metric stopped reporting, for good or for a while
+	// strength is the largest |z| of a flagged metric (+Inf: a process
+	// gone).
+	strength float64
 
 	out, in []int // flow edges
 
@@ -101,13 +122,16 @@ const (
 	mkFill
 	mkFailure
 	mkRate
-	mkBusy // CPU use, load, memory use
-	mkIdle // CPU idle, free memory
+	mkBusy   // CPU use, load, memory use
+	mkIdle   // CPU idle, free memory
+	mkConfig // a configured size: a channel's capacity
 )
 
 func metricKind(s store.Series) int {
 	m := strings.ToLower(s.Metric)
 	switch {
+	case strings.HasSuffix(m, "capacity"):
+		return mkConfig
 	case strings.Contains(m, "duration") || strings.Contains(m, "latency"):
 		return mkLatency
 	case strings.Contains(m, "channelfill") || m == "channelsize":
@@ -144,7 +168,8 @@ func precedence(s store.Series) int {
 
 // buildGraph groups the columns into nodes and joins them with the flow
 // edges of the topology and those inferred inside agents.
-func buildGraph(series []store.Series, sc *scored, topo *Topology, window int) *graph {
+func buildGraph(pr *prepared, sc *scored, topo *Topology, window int) *graph {
+	series := pr.series
 	g := &graph{byKey: map[compKey]int{}, reach: map[int][]bool{}, window: window}
 	for j, s := range series {
 		k := compKey{s.Host, s.Agent, s.Component, s.Kind}
@@ -157,7 +182,7 @@ func buildGraph(series []store.Series, sc *scored, topo *Topology, window int) *
 		g.nodes[i].metrics = append(g.nodes[i].metrics, j)
 	}
 	for _, nd := range g.nodes {
-		nd.summarise(series, sc)
+		nd.summarise(pr, sc)
 	}
 
 	// Flow edges: given ones, then inferred inside agents without any.
@@ -241,12 +266,58 @@ func buildGraph(series []store.Series, sc *scored, topo *Topology, window int) *
 		}
 	}
 	g.assumed = g.crossAgent == 0 && len(agents) > 1
+	g.refusals(series)
 	return g
 }
 
+// refusals reads a source's failures to write into its channel. With the
+// channel filling, they are back-pressure from below; without, the
+// channel itself refused (its disk full, it broke): the channel is then a
+// cause of its own from the first failure. A sink whose channels' puts
+// fell while they did not fill is starved, not held up: its batches
+// stopping or slowing is not back-pressure.
+func (g *graph) refusals(series []store.Series) {
+	for _, c := range g.nodes {
+		if c.level != levelFlow || c.key.Kind != "channel" || len(c.flagged) == 0 || c.sig.fillUp {
+			continue
+		}
+		for _, i := range c.in {
+			s := g.nodes[i]
+			if s.key.Kind != "source" || s.sig.writeFail < 0 {
+				continue
+			}
+			c.sig.refusing, c.sig.backpressure = true, true
+			if c.onset < 0 || s.sig.writeFail < c.onset {
+				c.onset = s.sig.writeFail
+			}
+			// Its puts tell it first.
+			for k, j := range c.flagged {
+				if strings.Contains(series[j].Metric, "Put") {
+					copy(c.flagged[1:k+1], c.flagged[:k])
+					c.flagged[0], c.top = j, j
+					break
+				}
+			}
+		}
+	}
+	for _, k := range g.nodes {
+		if k.level != levelFlow || k.key.Kind != "sink" || !k.sig.backpressure || k.stopped || len(k.in) == 0 {
+			continue
+		}
+		starved := true
+		for _, i := range k.in {
+			c := g.nodes[i]
+			starved = starved && c.key.Kind == "channel" && (c.sig.putsDown || c.sig.refusing) && !c.sig.fillUp
+		}
+		if starved {
+			k.sig.backpressure = false
+		}
+	}
+}
+
 // summarise fills score, top, onset and the signature from the metrics.
-func (nd *node) summarise(series []store.Series, sc *scored) {
-	ms := sc.metrics
+func (nd *node) summarise(pr *prepared, sc *scored) {
+	ms, series := sc.metrics, pr.series
 	for _, j := range nd.metrics {
 		switch {
 		case !ms[j].flagged:
@@ -286,42 +357,73 @@ func (nd *node) summarise(series []store.Series, sc *scored) {
 		}
 		nd.top = best
 	}
-	stopped := 0
+	// A channel's takes falling with its puts is less arriving, not its
+	// sink slowing: only takes falling alone are back-pressure.
+	putsDown := false
+	for _, j := range nd.flagged {
+		if nd.key.Kind == "channel" && metricKind(series[j]) == mkRate && strings.Contains(series[j].Metric, "Put") && ms[j].z < 0 {
+			putsDown = true
+		}
+	}
+	nd.sig.putsDown, nd.sig.writeFail = putsDown, -1
+	stopped, missing := 0, 0
 	for _, j := range nd.metrics {
 		if ms[j].stopped {
 			stopped++
 		}
+		if ms[j].missing || ms[j].stopped {
+			missing++
+		}
 	}
+	nd.gone = missing == len(nd.metrics)
 	// A component all of whose metrics stopped reporting is the extreme
 	// of slow: what feeds it backs up.
 	if stopped == len(nd.metrics) {
 		nd.stopped = true
 		nd.sig.backpressure = true
 	}
+	bpOther := nd.stopped
 	for _, j := range nd.flagged {
 		if nd.onset < 0 || (ms[j].onset >= 0 && ms[j].onset < nd.onset) {
 			nd.onset = ms[j].onset
 		}
 		if ms[j].missing && metricKind(series[j]) == mkLatency {
-			nd.sig.backpressure = true // no batch completed
+			nd.sig.backpressure, bpOther = true, true // no batch completed
 		}
 		up := ms[j].z > 0
 		switch metricKind(series[j]) {
-		case mkLatency, mkFill, mkFailure:
+		case mkConfig:
+			nd.sig.config = true
+		case mkLatency:
 			if up {
 				nd.sig.backpressure = true
+				nd.sig.latencyUp = math.Max(nd.sig.latencyUp, pr.rawAt(sc, ms[j].peakRow, j)-ms[j].baseline)
+			}
+		case mkFill, mkFailure:
+			if up {
+				nd.sig.backpressure, bpOther = true, true
+				if metricKind(series[j]) == mkFill {
+					nd.sig.fillUp = true
+				}
+				if nd.key.Kind == "source" && strings.Contains(series[j].Metric, "ChannelWrite") &&
+					(nd.sig.writeFail < 0 || (ms[j].onset >= 0 && ms[j].onset < nd.sig.writeFail)) {
+					nd.sig.writeFail = ms[j].onset
+				}
 			}
 		case mkRate:
 			switch {
-			case nd.key.Kind == "channel" && strings.Contains(series[j].Metric, "Take") && !up:
+			case nd.key.Kind == "channel" && strings.Contains(series[j].Metric, "Take") && !up && !putsDown:
 				// A channel's takes are its sink's doing: fewer takes
 				// is the consumer slowing, back-pressure from below, not
 				// a rate change arriving from upstream.
-				nd.sig.backpressure = true
+				nd.sig.backpressure, bpOther = true, true
 			case up:
 				nd.sig.loadUp, nd.sig.rateUp = true, true
 			default:
 				nd.sig.rateDown = true
+				if strings.Contains(series[j].Metric, "Event") {
+					nd.sig.eventsDown = true
+				}
 			}
 		case mkBusy:
 			if up {
@@ -336,6 +438,28 @@ func (nd *node) summarise(series []store.Series, sc *scored) {
 	if nd.sig.backpressure {
 		nd.sig.loadUp = false
 	}
+	nd.sig.latencyOnly = nd.sig.backpressure && !bpOther
+	nd.strength = 0
+	for _, j := range nd.flagged {
+		if z := math.Abs(ms[j].z); !math.IsNaN(z) {
+			nd.strength = math.Max(nd.strength, z)
+		}
+	}
+	if nd.gone && isProcess(nd) {
+		nd.strength = math.Inf(1) // nothing is plainer than a process gone
+	}
+}
+
+// sharedUpstream reports whether some flow node feeds both u and v.
+func (g *graph) sharedUpstream(u, v int) bool {
+	for x, nd := range g.nodes {
+		if nd.level == levelFlow && x != u && x != v && len(nd.out) > 0 {
+			if r := g.downstream(x); r[u] && r[v] {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // downstream returns the flow nodes reachable from i.
@@ -369,6 +493,7 @@ const (
 	relHostOfFlow // u is a host-level or process node on v's host
 	relFlowOnHost // u is a flow component on host-level node v's host
 	relSameHost   // two host-level or process nodes of one host
+	relSibling    // flow nodes of two agents fed by one upstream node
 )
 
 func (g *graph) relation(u, v int) int {
@@ -386,6 +511,8 @@ func (g *graph) relation(u, v int) int {
 			return relUpstream
 		case g.assumed && (a.key.Agent != b.key.Agent || a.key.Host != b.key.Host):
 			return relAssumed
+		case (a.key.Agent != b.key.Agent || a.key.Host != b.key.Host) && g.sharedUpstream(u, v):
+			return relSibling
 		}
 		return relNone
 	case a.key.Host != b.key.Host:
@@ -411,15 +538,16 @@ func (g *graph) relation(u, v int) int {
 // downstream, a busy host slows what runs on it, a load surge of a
 // component makes its host busy.
 func (g *graph) explains(u, v, tol int) (bool, int) {
-	// A process that stopped reporting takes everything it reported with
-	// it (its components, its runtime, the host metrics it sampled): its
-	// own stop explains theirs, never the other way round.
-	if a, b := g.nodes[u], g.nodes[v]; a.stopped && b.stopped && a.key.Host == b.key.Host {
-		sameAgent := func(x, y *node) bool { return x.key.Agent == "" || y.key.Agent == "" || x.key.Agent == y.key.Agent }
+	// A process that stopped reporting, for good or for a while (killed
+	// and restarted, hung), takes everything it reported with it (its
+	// components, its runtime, the host metrics it sampled): its own stop
+	// explains theirs, never the other way round.
+	if a, b := g.nodes[u], g.nodes[v]; a.gone && b.gone && a.key.Host == b.key.Host {
+		reported := func(x, y *node) bool { return x.key.Agent == "" || y.key.Agent == "" || x.key.Agent == y.key.Agent }
 		switch {
-		case isProcess(a) && !isProcess(b) && sameAgent(a, b):
+		case isProcess(a) && !isProcess(b) && reported(a, b):
 			return true, relSameHost
-		case isProcess(b) && !isProcess(a) && sameAgent(a, b):
+		case isProcess(b) && !isProcess(a) && reported(a, b):
 			return false, relSameHost
 		}
 	}
@@ -428,6 +556,9 @@ func (g *graph) explains(u, v, tol int) (bool, int) {
 		return false, rel
 	}
 	a, b := g.nodes[u], g.nodes[v]
+	if b.sig.config {
+		return false, rel // a configuration is set, not caused
+	}
 	du, dv := a.onset, b.onset
 	if du < 0 || dv < 0 {
 		return false, rel
@@ -452,13 +583,53 @@ func (g *graph) explains(u, v, tol int) (bool, int) {
 	// downstream. A latency hiccup upstream explains nothing downstream.
 	switch rel {
 	case relDownstream:
-		if !(a.sig.backpressure || a.sig.rateDown || a.stopped) || !(b.sig.backpressure || b.sig.rateDown) {
+		if !(a.sig.backpressure || a.sig.eventsDown || a.stopped || a.sig.config) || !(b.sig.backpressure || b.sig.rateDown) {
+			return false, rel
+		}
+		// Less arriving with no sign of trouble of its own (nothing
+		// slower, fuller or failing) is what its upstream sent: it
+		// explains only the sender right before it (a broken link shows
+		// first as less arriving), not back-pressure further up.
+		if !a.sig.backpressure && !a.stopped && !a.sig.config && (!slices.Contains(a.in, v) || sameAgent(a, b)) {
+			return false, rel
+		}
+		// A channel that refused writes while not full was not held up
+		// by what drains it.
+		if b.sig.refusing {
+			return false, rel
+		}
+		// Latency travels upstream by waiting: a component that is only
+		// slower (nothing full, failing or drained less) makes what
+		// waits on it slower by about as much, not by a hundred times
+		// more (0.2 ms more downstream does not explain 300 ms more
+		// upstream).
+		if a.sig.latencyOnly && !a.sig.eventsDown && b.sig.latencyUp > 10*a.sig.latencyUp {
+			return false, rel
+		}
+	case relSibling:
+		// What one branch of a load-balanced or failover flow cannot
+		// take goes to the others: a branch held up, refusing or stopped
+		// explains more arriving at its sibling, not the other way round.
+		if !(a.sig.backpressure || a.sig.eventsDown || a.stopped) || !b.sig.rateUp || b.sig.backpressure {
 			return false, rel
 		}
 	case relUpstream:
 		if !(a.sig.rateUp || a.sig.rateDown) {
 			return false, rel
 		}
+		// A rate change keeps its sign as it travels: more arriving
+		// upstream does not explain less arriving downstream, nor the
+		// other way round (back-pressure aside, which is judged below).
+		if !b.sig.backpressure && (a.sig.rateUp != a.sig.rateDown) && (b.sig.rateUp != b.sig.rateDown) && a.sig.rateUp != b.sig.rateUp {
+			return false, rel
+		}
+	}
+	// A rate change crosses an agent's channel at once when nothing backs
+	// up: the same change at a source and behind it is one change, however
+	// the onsets of two bursty series fall (within a Window).
+	if (rel == relUpstream || rel == relDownstream) && sameAgent(a, b) && !a.sig.backpressure && !b.sig.backpressure &&
+		((a.sig.rateUp && b.sig.rateUp) || (a.sig.rateDown && b.sig.rateDown)) {
+		tol = max(tol, g.window)
 	}
 	if du+tol < dv {
 		return true, rel
@@ -467,8 +638,13 @@ func (g *graph) explains(u, v, tol int) (bool, int) {
 		return false, rel
 	}
 	switch rel {
+	case relSibling:
+		return true, rel
 	case relDownstream:
-		return b.sig.backpressure, rel
+		// Back-pressure travels upstream; so does less being taken in
+		// behind a component that got slower (less arriving does not
+		// make anything downstream slower).
+		return b.sig.backpressure || (a.sig.backpressure && b.sig.rateDown && !b.sig.rateUp), rel
 	case relUpstream:
 		return !b.sig.backpressure, rel
 	case relHostOfFlow:
@@ -477,12 +653,16 @@ func (g *graph) explains(u, v, tol int) (bool, int) {
 		// A load surge makes its host busy; and a host or process change
 		// that is not contention (I/O or memory moving with the flow) is
 		// the flow's doing.
-		return a.sig.loadUp || !b.sig.busyUp, rel
+		// A reconfigured component makes its process work (a reload).
+		return a.sig.loadUp || a.sig.config || !b.sig.busyUp, rel
 	case relSameHost:
 		return a.level == levelProcess && b.level == levelHost && a.sig.busyUp, rel
 	}
 	return false, rel
 }
+
+// sameAgent: two nodes of one agent on one host.
+func sameAgent(a, b *node) bool { return a.key.Host == b.key.Host && a.key.Agent == b.key.Agent }
 
 // isProcess is an agent process's own node (not its Go runtime).
 func isProcess(nd *node) bool { return nd.level == levelProcess && nd.key.Kind == "process" }

@@ -221,9 +221,12 @@ func (sc *scored) flagGaps(pr *prepared, n int) {
 	shared := 0
 	for j, gs := range pr.gaps {
 		g := gs[0]
-		if g.from == 0 {
+		if g.from == 0 && (pr.bFinite == nil || pr.bFinite[j] == 0) {
+			// Reported late, with nothing before to compare with (a
+			// series that reported in the baseline and went missing as
+			// the window began has stopped, for a while or for good).
 			if len(gs) == 1 {
-				continue // reported late: nothing before to compare with
+				continue
 			}
 			g = gs[1]
 		}
