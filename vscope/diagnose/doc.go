@@ -41,7 +41,8 @@
 //     0 %) is measured in its own unit (1 percentage point, 1 ms, 1 MiB,
 //     1 event/s, or 5 % of its level), not against the spread of unrelated
 //     metrics; a metric steadier than a meaningful floor (0.5 point, 0.1 ms,
-//     64 KiB) is measured against the floor.
+//     64 KiB, 2 % of a CPU, and 1 % of its level) is measured against the
+//     floor.
 //  4. Points. A run of points over the limits (at least a quarter of the
 //     analysis Window within gaps of a quarter Window), or one point over
 //     the limits corrected for the window's length, is an episode; the
@@ -79,13 +80,30 @@
 //     its host busy. Host-level explanations need the two onsets within a
 //     Window of each other: contention acts at once, unlike back-pressure,
 //     which takes the time a channel needs to fill. A component that
-//     stopped reporting altogether is the extreme of slow. The causes are
-//     the anomalous components nothing explains; the components they
-//     explain, transitively, are symptoms (each traced to its cause);
-//     components that explain each other in a circle are resolved by the
-//     earliest onset. Without edges between agents, agents are taken as
-//     connected in an unknown direction and ordered by onset alone (the
-//     result says so).
+//     stopped reporting altogether is the extreme of slow. What travels
+//     keeps its nature: a rate keeps its sign downstream, and a load makes
+//     something downstream slower only if more arrived there; a latency
+//     that rose by 0.2 ms does not explain one upstream that rose by
+//     300 ms; less arriving with no trouble of its own explains only the
+//     sender right before it (a broken link), not back-pressure further
+//     up; a channel's takes falling with its puts is less arriving, not
+//     its sink slowing; one rate change across an agent's channel is one
+//     change (onsets within a Window). A configured size (a channel's
+//     capacity) is set, not caused. A source failing to write into a
+//     channel that is not filling means the channel refused (a full disk):
+//     it is a cause from the first failure, and the sink behind it is
+//     starved, not held up. What one branch of a load-balanced flow cannot
+//     take goes to its siblings (flow nodes of other agents fed by one
+//     upstream node). An agent process that went missing, for good or for
+//     a while, takes everything it reported with it. The causes are the
+//     anomalous components nothing explains; the components they explain,
+//     transitively, are symptoms (each traced to its cause); components
+//     that explain each other in a circle are resolved by the earliest
+//     onset. Causes are ordered by weight: the components that follow from
+//     one, itself included, times the log-evidence log(1 + |z|) of its own
+//     change (a process gone weighs most). Without edges between agents,
+//     agents are taken as connected in an unknown direction and ordered by
+//     onset alone (the result says so).
 //  8. Ranking. Cause by cause, in the components' order: the cause's
 //     flagged metrics (latency, failures, fill and resource use before
 //     rates, because they explain them: a slow sink drains less, not the

@@ -623,6 +623,13 @@ func (g *graph) explains(u, v, tol int) (bool, int) {
 		if !b.sig.backpressure && (a.sig.rateUp != a.sig.rateDown) && (b.sig.rateUp != b.sig.rateDown) && a.sig.rateUp != b.sig.rateUp {
 			return false, rel
 		}
+		// A load makes what is downstream slower only if it arrived
+		// there: more arriving upstream does not explain a sink's
+		// latency rising where no more came in, and less arriving makes
+		// nothing slower.
+		if b.sig.backpressure && !(a.sig.rateUp && b.sig.rateUp) {
+			return false, rel
+		}
 	}
 	// A rate change crosses an agent's channel at once when nothing backs
 	// up: the same change at a source and behind it is one change, however
@@ -646,7 +653,7 @@ func (g *graph) explains(u, v, tol int) (bool, int) {
 		// make anything downstream slower).
 		return b.sig.backpressure || (a.sig.backpressure && b.sig.rateDown && !b.sig.rateUp), rel
 	case relUpstream:
-		return !b.sig.backpressure, rel
+		return !b.sig.backpressure || (a.sig.rateUp && b.sig.rateUp), rel
 	case relHostOfFlow:
 		return !b.sig.loadUp, rel
 	case relFlowOnHost:

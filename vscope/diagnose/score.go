@@ -100,6 +100,15 @@ func minScale(metric string) float64 {
 	return 0
 }
 
+// floorScale is the normal spread s of a varying metric at its level
+// med, floored by its unit (minScale) and by 1 % of its level: a rate
+// that polled at a steady 188 batches/s in the baseline, sampled to a
+// hair, moves by whole counts per sample, and a change of a hundredth of
+// a level is not worth attention however steady the level was.
+func floorScale(metric string, med, s float64) float64 {
+	return max(s, minScale(metric), 0.01*math.Abs(med))
+}
+
 const (
 	unitOther = iota
 	unitPercent
@@ -334,7 +343,7 @@ func (sc *scored) scorePCA(pr *prepared, model *analysis.Model, o Options, n, p 
 			// is measured against the floor, as its z is.
 			fused := ms.Score * (1 - m.peerShare)
 			if s := model.Base.Scale[j]; !model.Base.Constant[j] && s > 0 {
-				fused *= s / math.Max(s, minScale(pr.series[j].Metric))
+				fused *= s / floorScale(pr.series[j].Metric, model.Base.Median[j], s)
 			}
 			m.score, m.fused, m.evidence = math.Max(fused, m.score), true, ms.Evidence
 		}

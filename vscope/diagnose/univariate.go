@@ -53,7 +53,7 @@ func newZView(W, B *mat.Dense, base *analysis.Baseline, series []store.Series, t
 	for j := range p {
 		s := base.Scale[j]
 		if !base.Constant[j] {
-			s = math.Max(s, minScale(series[j].Metric))
+			s = floorScale(series[j].Metric, base.Median[j], s)
 		}
 		v.scale[j] = s
 	}
