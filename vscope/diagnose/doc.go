@@ -105,10 +105,14 @@
 //     agents are taken as connected in an unknown direction and ordered by
 //     onset alone (the result says so).
 //  8. Ranking. Cause by cause, in the components' order: the cause's
-//     flagged metrics (latency, failures, fill and resource use before
-//     rates, because they explain them: a slow sink drains less, not the
-//     other way round), then those of the symptoms traced to it in the
-//     order they changed; then the next cause; then the rest by score.
+//     flagged metrics (latency, failures, fill, configuration and resource
+//     use before rates, because they explain them: a slow sink drains
+//     less, not the other way round), then those of the symptoms traced to
+//     it in the order they changed; then the tree's secondary metrics
+//     (batch counts; all but one series of a process gone, a single fact;
+//     the takes of a channel that refused puts); then the next cause; then
+//     the rest by score. A source's failures to write into a channel that
+//     refused them count as that channel's own.
 //  9. Vertical guidance. A cause on the host level with components of an
 //     agent on that host as symptoms is interference on the host; whether
 //     the agent process's own CPU rose says whether the agent itself or

@@ -527,18 +527,28 @@ func (e *explainer) ranking() {
 	for k, c := range causes {
 		tree[e.g.byKey[c.key]] = k
 	}
-	// place is (tree, 0 for the cause itself or 1 for a symptom); metrics
-	// of no tree come last.
+	// place is (tree, 0 for the cause itself or 1 for a symptom; then 2
+	// and 3 for their secondary metrics, precSecondary); metrics of no
+	// tree come last.
 	place := func(j int) (int, int) {
 		nd := e.g.nodes[nodeOf[j]]
 		t, ok := tree[nd.root]
 		if !counted[j] || !ok || (nd.role != RoleCause && nd.role != RoleSymptom) {
-			return len(causes), 2
+			return len(causes), 4
 		}
-		if nd.role == RoleCause {
-			return t, 0
+		r := 0
+		if nd.role == RoleSymptom {
+			r = 1
+			// A source's failures to write into a channel that refused
+			// them are the refusing cause's own evidence.
+			if p := e.g.nodes[nd.parent]; p.role == RoleCause && p.sig.refusing && writeFailure(e.pr.series[j]) {
+				return t, 0
+			}
 		}
-		return t, 1
+		if e.secondary(nd, j) {
+			r += 2
+		}
+		return t, r
 	}
 	order := make([]int, p)
 	for j := range order {
@@ -556,11 +566,11 @@ func (e *explainer) ranking() {
 			return rx < ry
 		}
 		switch rx {
-		case 0:
+		case 0, 2:
 			if px, py := precedence(e.pr.series[x]), precedence(e.pr.series[y]); px != py {
 				return px < py
 			}
-		case 1:
+		case 1, 3:
 			if ms[x].onset != ms[y].onset {
 				return ms[x].onset < ms[y].onset
 			}
@@ -606,6 +616,29 @@ func (e *explainer) ranking() {
 		}
 		e.r.Traces.Metrics = append(e.r.Traces.Metrics, MetricTrace{Rank: k + 1, Baseline: finite(m.baseline), Values: vals})
 	}
+}
+
+// secondary reports whether metric j of node nd tells its part of the
+// story only after the primary metrics of its tree: batch counts and the
+// like (precSecondary); all but the first series of a process gone, or of
+// a component gone with it (one fact, not one per series); the takes of a
+// channel that refused puts (it had less to give).
+func (e *explainer) secondary(nd *node, j int) bool {
+	s, m := e.pr.series[j], e.sc.metrics[j]
+	switch {
+	case precedence(s) >= precSecondary:
+		return true
+	case nd.gone && (m.missing || m.stopped):
+		return j != nd.top || nd.role != RoleCause
+	case nd.sig.refusing && strings.Contains(s.Metric, "Take"):
+		return true
+	}
+	return false
+}
+
+// writeFailure is a source's count of failed writes into its channel.
+func writeFailure(s store.Series) bool {
+	return s.Kind == "source" && strings.Contains(s.Metric, "ChannelWrite") && metricKind(s) == mkFailure
 }
 
 func roleOrder(r string) int {

@@ -156,15 +156,25 @@ func metricKind(s store.Series) int {
 // the other way round.
 func precedence(s store.Series) int {
 	switch metricKind(s) {
-	case mkLatency, mkFailure, mkFill, mkBusy:
+	case mkConfig, mkLatency, mkFailure, mkFill, mkBusy:
 		return 0
 	case mkIdle: // the mirror of a busy metric: named second
 		return 1
 	case mkRate:
+		if strings.Contains(s.Metric, "Batch") {
+			// Counts of batches (empty, underflowing, appended) are
+			// bookkeeping: the events moved say how the flow is doing.
+			return precSecondary
+		}
 		return 2
 	}
-	return 3
+	return precSecondary
 }
+
+// precSecondary is the precedence of metrics that tell the story only
+// after the others: the ranking lists them after every primary metric of
+// a cause's tree.
+const precSecondary = 3
 
 // buildGraph groups the columns into nodes and joins them with the flow
 // edges of the topology and those inferred inside agents.
@@ -405,8 +415,7 @@ func (nd *node) summarise(pr *prepared, sc *scored) {
 				if metricKind(series[j]) == mkFill {
 					nd.sig.fillUp = true
 				}
-				if nd.key.Kind == "source" && strings.Contains(series[j].Metric, "ChannelWrite") &&
-					(nd.sig.writeFail < 0 || (ms[j].onset >= 0 && ms[j].onset < nd.sig.writeFail)) {
+				if writeFailure(series[j]) && (nd.sig.writeFail < 0 || (ms[j].onset >= 0 && ms[j].onset < nd.sig.writeFail)) {
 					nd.sig.writeFail = ms[j].onset
 				}
 			}
