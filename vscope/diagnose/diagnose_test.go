@@ -322,8 +322,8 @@ func TestUnknownTopology(t *testing.T) {
 // slowed at its first row (the baseline's end was normal) is a change
 // inside the window and the cause; a sink that slowed 20 s before the
 // window began is an older change, set aside; the ranking reads the
-// cause's tree (the sink, then the channel it filled) before an
-// independent change elsewhere.
+// cause's tree (the sink, then the channel it filled, then the sink's
+// batch count) before an independent change elsewhere.
 func TestChangeAtWindowStart(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 5))
 	series := []store.Series{
@@ -332,6 +332,7 @@ func TestChangeAtWindowStart(t *testing.T) {
 		{Host: "h2", Agent: "a2", Component: "k1", Kind: "sink", Metric: "batch_duration_p99_seconds"},
 		{Host: "h1", Agent: "a1", Component: "r1", Kind: "source", Metric: "EventAcceptedRate"},
 		{Host: "h3", Agent: "a3", Component: "go", Kind: "runtime", Metric: "heap_goal_bytes"},
+		{Host: "h1", Agent: "a1", Component: "k1", Kind: "sink", Metric: "BatchEmptyRate"},
 	}
 	const brows, wrows = 300, 60
 	in := input(brows, wrows, series, func(i, j int) float64 {
@@ -345,8 +346,10 @@ func TestChangeAtWindowStart(t *testing.T) {
 			return 0.01 + 0.001*n + 0.3*b2f(i >= brows-20)
 		case 3:
 			return 1000 + 30*n
+		case 4:
+			return 1e7 + 1e4*n + 2e5*b2f(i >= brows+10)
 		}
-		return 1e7 + 1e4*n + 2e5*b2f(i >= brows+10)
+		return 180 + 4*n - 170*b2f(i >= brows)
 	})
 	r := mustAnalyze(t, in, opts(brows, wrows))
 	if len(r.Components) == 0 {
@@ -369,10 +372,12 @@ func TestChangeAtWindowStart(t *testing.T) {
 		t.Errorf("h3/a3/go: role %s, want an independent cause", c.Role)
 	}
 	var got []string
-	for _, m := range r.Ranking[:3] {
+	for _, m := range r.Ranking[:4] {
 		got = append(got, m.Host+"/"+m.Component+"/"+m.Metric)
 	}
-	if want := []string{"h1/k1/batch_duration_p99_seconds", "h1/c1/ChannelFillPercentage", "h3/go/heap_goal_bytes"}; !reflect.DeepEqual(got, want) {
+	// The sink's batch count is its tree's secondary evidence: after the
+	// channel it filled, before the next cause.
+	if want := []string{"h1/k1/batch_duration_p99_seconds", "h1/c1/ChannelFillPercentage", "h1/k1/BatchEmptyRate", "h3/go/heap_goal_bytes"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("ranking %v, want %v", got, want)
 	}
 }
@@ -418,6 +423,7 @@ func TestSpreadRules(t *testing.T) {
 		cause   string // host/agent/component
 		not     string // must not be a cause
 		symptom string // must be a symptom
+		first   string // the first ranked metric, host/component/metric
 	}{
 		{
 			// More arriving at the web server does not explain less
@@ -468,6 +474,7 @@ func TestSpreadRules(t *testing.T) {
 			cause:   "w1/web/c1",
 			not:     "w1/web/k1",
 			symptom: "w1/web/r1",
+			first:   "w1/r1/ChannelWriteFailRate",
 		},
 		{
 			// One collector of two fed by the same web sink is slow: the
@@ -511,6 +518,9 @@ func TestSpreadRules(t *testing.T) {
 			r := mustAnalyze(t, in, o)
 			if len(r.Components) == 0 {
 				t.Fatalf("no components: %q", r.Summary)
+			}
+			if m := r.Ranking[0]; tc.first != "" && m.Host+"/"+m.Component+"/"+m.Metric != tc.first {
+				t.Errorf("first ranked %s/%s/%s, want %s", m.Host, m.Component, m.Metric, tc.first)
 			}
 			if c := r.Components[0]; c.Name() != tc.cause || c.Role != RoleCause {
 				t.Errorf("first component %s (%s), want the cause %s; summary %q", c.Name(), c.Role, tc.cause, r.Summary)
