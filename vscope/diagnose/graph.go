@@ -161,9 +161,11 @@ func precedence(s store.Series) int {
 	case mkIdle: // the mirror of a busy metric: named second
 		return 1
 	case mkRate:
-		if strings.Contains(s.Metric, "Batch") {
-			// Counts of batches (empty, underflowing, appended) are
-			// bookkeeping: the events moved say how the flow is doing.
+		if strings.Contains(s.Metric, "Batch") || strings.Contains(s.Metric, "Attempt") {
+			// Counts of batches (empty, underflowing, appended) and of
+			// attempts are bookkeeping: the events moved say how the
+			// flow is doing, and attempts differ from successes only by
+			// the failures, which are counted on their own.
 			return precSecondary
 		}
 		return 2
@@ -666,10 +668,10 @@ func (g *graph) explains(u, v, tol int) (bool, int) {
 	case relHostOfFlow:
 		return !b.sig.loadUp, rel
 	case relFlowOnHost:
-		// A load surge makes its host busy; and a host or process change
-		// that is not contention (I/O or memory moving with the flow) is
-		// the flow's doing.
-		// A reconfigured component makes its process work (a reload).
+		// A load surge makes its host busy, a reconfigured component its
+		// process work (a reload); and a host or process change that is
+		// not contention (I/O or memory moving with the flow) is the
+		// flow's doing.
 		return a.sig.loadUp || a.sig.config || !b.sig.busyUp, rel
 	case relSameHost:
 		return a.level == levelProcess && b.level == levelHost && a.sig.busyUp, rel
