@@ -24,7 +24,8 @@ type Options struct {
 	Filter store.Filter
 	// At is the end of the window (exclusive). Zero means now.
 	At time.Time
-	// Window is the span diagnosed, ending at At. Default 10 minutes.
+	// Window is the span diagnosed, ending at At, its ends rounded
+	// outwards to whole Steps. Default 10 minutes.
 	Window time.Duration
 	// Baseline is the span before the window the model learns normal
 	// behaviour from. Default 1 hour.
