@@ -550,25 +550,28 @@ func (e *explainer) ranking() {
 		}
 		return t, r
 	}
+	// The keys are computed once: metric names are parsed for them.
 	order := make([]int, p)
+	treeOf, role, prec := make([]int, p), make([]int, p), make([]int, p)
 	for j := range order {
 		order[j] = j
+		treeOf[j], role[j] = place(j)
+		prec[j] = precedence(e.pr.series[j])
 	}
 	ms := e.sc.metrics
 	sort.SliceStable(order, func(a, b int) bool {
 		x, y := order[a], order[b]
-		tx, rx := place(x)
-		ty, ry := place(y)
-		if tx != ty {
-			return tx < ty
+		if treeOf[x] != treeOf[y] {
+			return treeOf[x] < treeOf[y]
 		}
-		if rx != ry {
-			return rx < ry
+		rx := role[x]
+		if rx != role[y] {
+			return rx < role[y]
 		}
 		switch rx {
 		case 0, 2:
-			if px, py := precedence(e.pr.series[x]), precedence(e.pr.series[y]); px != py {
-				return px < py
+			if prec[x] != prec[y] {
+				return prec[x] < prec[y]
 			}
 		case 1, 3:
 			if ms[x].onset != ms[y].onset {
