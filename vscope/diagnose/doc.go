@@ -109,8 +109,9 @@
 //     use before rates, because they explain them: a slow sink drains
 //     less, not the other way round), then those of the symptoms traced to
 //     it in the order they changed; then the tree's secondary metrics
-//     (batch counts; all but one series of a process gone, a single fact;
-//     the takes of a channel that refused puts); then the next cause; then
+//     (batch and attempt counts, memory sizes and other gauges; all but
+//     one series of a process gone, a single fact; the takes of a channel
+//     that refused puts); then the next cause; then
 //     the rest by score. A source's failures to write into a channel that
 //     refused them count as that channel's own.
 //  9. Vertical guidance. A cause on the host level with components of an

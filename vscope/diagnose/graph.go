@@ -174,8 +174,9 @@ func precedence(s store.Series) int {
 }
 
 // precSecondary is the precedence of metrics that tell the story only
-// after the others: the ranking lists them after every primary metric of
-// a cause's tree.
+// after the others (bookkeeping counts, and gauges such as memory sizes
+// that move with whatever the process does): the ranking lists them after
+// every primary metric of a cause's tree.
 const precSecondary = 3
 
 // buildGraph groups the columns into nodes and joins them with the flow
