@@ -226,3 +226,14 @@ func TestEvalSuiteRescoreBadDir(t *testing.T) {
 		}
 	}
 }
+
+// TestEvalSuiteBadFlow: a flow without web servers or collectors is
+// refused before anything starts, naming the flag.
+func TestEvalSuiteBadFlow(t *testing.T) {
+	for _, args := range [][]string{{"--web-hosts", "0"}, {"--collectors", "-1"}} {
+		out, err := exec.Command(vscopeBin, append([]string{"eval", "suite", "--dir", t.TempDir()}, args...)...).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), args[0]) {
+			t.Errorf("%v: %v, output %q; want an error naming %s", args, err, out, args[0])
+		}
+	}
+}

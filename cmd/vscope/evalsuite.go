@@ -25,6 +25,8 @@ type suiteOptions struct {
 	kinds      []string
 	placements []string
 	speed      float64
+	webHosts   int
+	collectors int
 	dir        string
 	keep       bool
 	noTTD      bool
@@ -38,8 +40,8 @@ func newEvalSuiteCmd() *cobra.Command {
 		Use:   "suite",
 		Short: "Run the fault-injection scenario suite and score the diagnosis against the truth",
 		Long: `suite runs scenarios of fault kind x placement (tier1: on web-01, collector: on col-01) x seed.
-Each starts the local 3-tier flow (2 web servers -> 2 collectors, agents as processes, as
-vscope replay --flow local), replays web store logs at --speed (2m of baseline, the fault for 2m,
+Each starts the local 3-tier flow (--web-hosts web servers -> --collectors collectors, 2 and 2
+by default, agents as processes, as vscope replay --flow local), replays web store logs at --speed (2m of baseline, the fault for 2m,
 30s after), then diagnoses the fault window with the stretch before it as baseline and compares
 with the fault's truth: AC@1 and AC@3 for the root-cause component (host/agent/component as the
 truth names it, or one of its accepted alternatives), Avg@5 and HitRate@150% for the ranked
@@ -51,7 +53,8 @@ Without it: every kind at both placements (flash_crowd and error_storm only on a
 collector_crash only on a collector) for each of --seeds. --runs N stops after N runs.`,
 		Example: `  vscope eval suite --quick
   vscope eval suite --seeds 1,2,3 --format json > suite.json
-  vscope eval suite --kinds slow_sink,gc_storm --placements collector`,
+  vscope eval suite --kinds slow_sink,gc_storm --placements collector
+  vscope eval suite --web-hosts 3 --collectors 3 --seeds 7`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runEvalSuite(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), o)
@@ -65,6 +68,8 @@ collector_crash only on a collector) for each of --seeds. --runs N stops after N
 	f.StringSliceVar(&o.kinds, "kinds", nil, "fault kinds (default: all)")
 	f.StringSliceVar(&o.placements, "placements", []string{scenario.Tier1, scenario.Collector}, "placements: tier1, collector")
 	f.Float64Var(&o.speed, "speed", 10, "replay speed")
+	f.IntVar(&o.webHosts, "web-hosts", 2, "web servers (tier-1 agents) in the flow")
+	f.IntVar(&o.collectors, "collectors", 2, "collectors in the flow")
 	f.StringVar(&o.dir, "dir", "", "parent of the run directories (default: a new one under the temp dir)")
 	f.BoolVar(&o.keep, "keep", false, "keep the run directories (stores, truth, topology)")
 	f.BoolVar(&o.noTTD, "no-ttd", false, "skip the time to a correct top-1 (the growing-window diagnoses)")
@@ -128,8 +133,11 @@ func runEvalSuite(ctx context.Context, out, msg io.Writer, o suiteOptions) error
 	if dir == "" {
 		dir = scenario.RunDir()
 	}
+	if o.webHosts < 1 || o.collectors < 1 {
+		return fmt.Errorf("--web-hosts %d, --collectors %d: want at least 1 of each", o.webHosts, o.collectors)
+	}
 	cfg := scenario.Config{Command: []string{exe, "replay", "member"}, Dir: dir, Speed: o.speed,
-		Logger: slog.New(slog.DiscardHandler)}
+		WebHosts: o.webHosts, Collectors: o.collectors, Logger: slog.New(slog.DiscardHandler)}
 	if o.noTTD {
 		cfg.TTDStep = -1
 	}
