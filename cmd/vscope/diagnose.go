@@ -150,7 +150,9 @@ func openStoreForDiagnose(ctx context.Context, location string) (store.Store, er
 		if _, err := os.Stat(loc.Path); err != nil {
 			return nil, fmt.Errorf("no metric store at %s (run an agent with --store, or vscope store serve): %w", loc.Path, err)
 		}
-		return store.OpenDuckDB(ctx, loc.Path, store.Options{ReadOnly: true})
+		// A diagnosis only reads windows: DuckDB's own threads would only
+		// spin beside the store's connections (docs/bench/diagnose.md).
+		return store.OpenDuckDB(ctx, loc.Path, store.Options{ReadOnly: true, Threads: 1})
 	}
 	return store.Open(ctx, location, store.Options{ReadOnly: true})
 }

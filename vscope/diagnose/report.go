@@ -230,17 +230,23 @@ func addReportData(ctx context.Context, st store.Store, o Options, r *Result) {
 		}
 		byComp[k] = append(byComp[k], i)
 	}
-	before := make([]Floats, len(r.Ranking))
-	var times []int64
-	for _, k := range order {
-		m, err := st.Read(ctx, store.Query{
+	// One read for every component, over the store's connections.
+	qs := make([]store.Query, len(order))
+	for i, k := range order {
+		qs[i] = store.Query{
 			Filter: store.Filter{Host: k.host, Agent: k.agent, Component: k.component, Kind: k.kind},
 			From:   from, To: r.Window.From, Step: o.Step,
-		})
-		if err != nil {
-			r.Notes = append(r.Notes, fmt.Sprintf("report: the baseline before the window was not plotted: %v", err))
-			return
 		}
+	}
+	ms, err := store.ReadMany(ctx, st, qs)
+	if err != nil {
+		r.Notes = append(r.Notes, fmt.Sprintf("report: the baseline before the window was not plotted: %v", err))
+		return
+	}
+	before := make([]Floats, len(r.Ranking))
+	var times []int64
+	for c, k := range order {
+		m := ms[c]
 		times = m.Times
 		for _, i := range byComp[k] {
 			want := store.Series{Host: k.host, Agent: k.agent, Component: k.component, Kind: k.kind, Metric: r.Ranking[i].Metric}
