@@ -632,11 +632,30 @@ func (e *explainer) secondary(nd *node, j int) bool {
 	case precedence(s) >= precSecondary:
 		return true
 	case nd.gone && (m.missing || m.stopped):
-		return j != nd.top || nd.role != RoleCause
+		// One series tells of it: the process's top, or the events a
+		// flow component moved (a source that received nothing).
+		switch {
+		case nd.role == RoleCause:
+			return j != nd.top
+		case nd.level == levelFlow:
+			return j != e.goneLead(nd)
+		}
+		return true
 	case nd.sig.refusing && strings.Contains(s.Metric, "Take"):
 		return true
 	}
 	return false
+}
+
+// goneLead is the series that tells of a flow component gone: the first
+// flagged event rate it moved (received, drained), else its top metric.
+func (e *explainer) goneLead(nd *node) int {
+	for _, j := range nd.flagged {
+		if s := e.pr.series[j]; metricKind(s) == mkRate && strings.HasPrefix(s.Metric, "Event") && precedence(s) < precSecondary {
+			return j
+		}
+	}
+	return nd.top
 }
 
 // writeFailure is a source's count of failed writes into its channel.
