@@ -424,6 +424,7 @@ func TestSpreadRules(t *testing.T) {
 		not     string // must not be a cause
 		symptom string // must be a symptom
 		first   string // the first ranked metric, host/component/metric
+		before  [][2]string // pairs of metrics ranked in this order
 	}{
 		{
 			// More arriving at the web server does not explain less
@@ -496,13 +497,21 @@ func TestSpreadRules(t *testing.T) {
 			name: "process gone a while",
 			cols: []col{
 				{ser("h2", "col", "process", "process", "cpu_user_seconds_per_second"), func(i int, n float64) float64 { return gap(i, 0, 20, 0.1+0.01*n) }},
+				{ser("h2", "col", "process", "process", "cpu_system_seconds_per_second"), func(i int, n float64) float64 { return gap(i, 0, 20, 0.05+0.01*n) }},
 				{ser("h2", "col", "k1", "sink", "batch_duration_p50_seconds"), func(i int, n float64) float64 { return gap(i, 0, 20, 0.001+1e-5*n) }},
+				{ser("h2", "col", "k1", "sink", "EventDrainSuccessRate"), func(i int, n float64) float64 { return gap(i, 0, 20, 500+20*n) }},
 				{ser("h2", "col", "r1", "source", "EventReceivedRate"), func(i int, n float64) float64 { return gap(i, 0, 20, 500+20*n) }},
 				{ser("h3", "col", "r1", "source", "EventReceivedRate"), func(i int, n float64) float64 { return step(i, 0, 500, 980) + 20*n }},
 				{ser("w1", "web", "k1", "sink", "EventDrainSuccessRate"), func(i int, n float64) float64 { return 1000 + 30*n }},
 			},
 			cause:   "h2/col/process",
 			symptom: "h2/col/k1",
+			// What the components moved, before the rest of what went
+			// missing with them.
+			before: [][2]string{
+				{"h2/k1/EventDrainSuccessRate", "h2/k1/batch_duration_p50_seconds"},
+				{"h2/r1/EventReceivedRate", "h2/k1/batch_duration_p50_seconds"},
+			},
 		},
 	}
 	for _, tc := range cases {
@@ -521,6 +530,15 @@ func TestSpreadRules(t *testing.T) {
 			}
 			if m := r.Ranking[0]; tc.first != "" && m.Host+"/"+m.Component+"/"+m.Metric != tc.first {
 				t.Errorf("first ranked %s/%s/%s, want %s", m.Host, m.Component, m.Metric, tc.first)
+			}
+			rank := map[string]int{}
+			for _, m := range r.Ranking {
+				rank[m.Host+"/"+m.Component+"/"+m.Metric] = m.Rank
+			}
+			for _, b := range tc.before {
+				if x, y := rank[b[0]], rank[b[1]]; x == 0 || y == 0 || x > y {
+					t.Errorf("%s ranked %d, %s %d: want the first before the second", b[0], x, b[1], y)
+				}
 			}
 			if c := r.Components[0]; c.Name() != tc.cause || c.Role != RoleCause {
 				t.Errorf("first component %s (%s), want the cause %s; summary %q", c.Name(), c.Role, tc.cause, r.Summary)
