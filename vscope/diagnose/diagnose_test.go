@@ -420,10 +420,10 @@ func TestSpreadRules(t *testing.T) {
 	cases := []struct {
 		name    string
 		cols    []col
-		cause   string // host/agent/component
-		not     string // must not be a cause
-		symptom string // must be a symptom
-		first   string // the first ranked metric, host/component/metric
+		cause   string      // host/agent/component
+		not     string      // must not be a cause
+		symptom string      // must be a symptom
+		first   string      // the first ranked metric, host/component/metric
 		before  [][2]string // pairs of metrics ranked in this order
 	}{
 		{
