@@ -99,9 +99,9 @@
 //     anomalous components nothing explains; the components they explain,
 //     transitively, are symptoms (each traced to its cause); components
 //     that explain each other in a circle are resolved by the earliest
-//     onset. Causes are ordered by weight: the components that follow from
-//     one, itself included, times the log-evidence log(1 + |z|) of its own
-//     change (a process gone weighs most). Without edges between agents,
+//     onset. Causes are ordered by weight: how far the change spread (the
+//     agents its symptoms are in, plus one) times the log-evidence
+//     log(1 + |z|) of its own change (a process gone weighs most). Without edges between agents,
 //     agents are taken as connected in an unknown direction and ordered by
 //     onset alone (the result says so).
 //  8. Ranking. Cause by cause, in the components' order: the cause's

@@ -286,7 +286,7 @@ func assignRoles(g *graph, tol int) {
 	}
 	// A process and its Go runtime are two views of one process: the one
 	// explaining the other is not a change spreading, so it does not count
-	// as a symptom when causes are ordered by how much follows from them.
+	// as a symptom when causes are ordered by how far they reached.
 	for _, v := range flagged {
 		nd := g.nodes[v]
 		if nd.role != RoleSymptom || nd.root < 0 {
@@ -297,19 +297,25 @@ func assignRoles(g *graph, tol int) {
 			continue
 		}
 		r.symptoms++
+		if r.reached == nil {
+			r.reached = map[[2]string]bool{}
+		}
+		r.reached[[2]string{nd.key.Host, nd.key.Agent}] = true
 	}
 }
 
 // causeBefore orders causes: the one of more weight (causeWeight) first,
 // then the earlier, then the stronger.
-// causeWeight is how much a cause accounts for: the components that
-// follow from it, itself included, each worth the log-evidence of its own
-// change (log(1 + |z|)); a process gone counts most. An isolated large
+// causeWeight is how much a cause accounts for: how far its change
+// spread, the agents (and hosts' own groups) its symptoms are in, plus
+// itself, times the log-evidence of its own change (log(1 + |z|)); a
+// process gone counts most. A change rippling through one agent's source,
+// channel and sink has reached one agent, not three; an isolated large
 // jump of one metric elsewhere (a heap step) weighs less than the change
-// a flow followed, and between two causes with as much following, the
+// a flow followed; and between two causes that reached as far, the
 // plainer change goes first (300 ms more per batch before 0.5 ms more).
 func causeWeight(x *node) float64 {
-	return math.Log1p(x.strength) * float64(1+x.symptoms)
+	return math.Log1p(x.strength) * float64(1+len(x.reached))
 }
 
 func causeBefore(x, y *node) bool {

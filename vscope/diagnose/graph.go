@@ -90,6 +90,9 @@ type node struct {
 	root     int // the cause a symptom traces back to; -1
 	relation int // relation of parent to this node
 	symptoms int // symptoms traced back to this cause
+	// reached: the agents (host, agent; "" for a host's own groups) of
+	// the symptoms traced back to this cause.
+	reached map[[2]string]bool
 }
 
 // graph is the nodes of the data and the flow edges between them.
