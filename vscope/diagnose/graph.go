@@ -202,86 +202,23 @@ func buildGraph(pr *prepared, sc *scored, topo *Topology, window int) *graph {
 	}
 
 	// Flow edges: given ones, then inferred inside agents without any.
-	type agentKey struct{ host, agent string }
-	given := map[agentKey]bool{}
-	seen := map[[2]int]bool{}
-	addEdge := func(a, b int) {
-		if a == b || seen[[2]int{a, b}] {
-			return
+	var flow []int
+	var keys []compKey
+	for i, nd := range g.nodes {
+		if nd.level == levelFlow {
+			flow, keys = append(flow, i), append(keys, nd.key)
 		}
-		seen[[2]int{a, b}] = true
+	}
+	agents := flowEdges(keys, topo, func(x, y int) {
+		a, b := flow[x], flow[y]
 		g.nodes[a].out = append(g.nodes[a].out, b)
 		g.nodes[b].in = append(g.nodes[b].in, a)
 		g.edges++
 		if g.nodes[a].key.Agent != g.nodes[b].key.Agent || g.nodes[a].key.Host != g.nodes[b].key.Host {
 			g.crossAgent++
 		}
-	}
-	flowByName := map[[2]string][]int{} // agent, component -> flow nodes
-	agents := map[agentKey][]int{}
-	for i, nd := range g.nodes {
-		if nd.level == levelFlow {
-			flowByName[[2]string{nd.key.Agent, nd.key.Component}] = append(flowByName[[2]string{nd.key.Agent, nd.key.Component}], i)
-			ak := agentKey{nd.key.Host, nd.key.Agent}
-			agents[ak] = append(agents[ak], i)
-		}
-	}
-	match := func(e Endpoint) []int {
-		var out []int
-		for _, i := range flowByName[[2]string{e.Agent, e.Component}] {
-			if e.Host == "" || e.Host == g.nodes[i].key.Host {
-				out = append(out, i)
-			}
-		}
-		return out
-	}
-	if topo != nil {
-		for _, e := range topo.Edges {
-			for _, a := range match(e.From) {
-				for _, b := range match(e.To) {
-					ka, kb := g.nodes[a].key, g.nodes[b].key
-					if ka.Agent == kb.Agent && ka.Host == kb.Host {
-						given[agentKey{ka.Host, ka.Agent}] = true
-					}
-					addEdge(a, b)
-				}
-			}
-		}
-	}
-	aks := make([]agentKey, 0, len(agents))
-	for ak := range agents {
-		aks = append(aks, ak)
-	}
-	sort.Slice(aks, func(i, j int) bool {
-		return aks[i].host+"\x00"+aks[i].agent < aks[j].host+"\x00"+aks[j].agent
 	})
-	for _, ak := range aks {
-		if given[ak] {
-			continue
-		}
-		var src, ch, snk []int
-		for _, i := range agents[ak] {
-			switch g.nodes[i].key.Kind {
-			case "source":
-				src = append(src, i)
-			case "channel":
-				ch = append(ch, i)
-			case "sink":
-				snk = append(snk, i)
-			}
-		}
-		for _, a := range src {
-			for _, b := range ch {
-				addEdge(a, b)
-			}
-		}
-		for _, a := range ch {
-			for _, b := range snk {
-				addEdge(a, b)
-			}
-		}
-	}
-	g.assumed = g.crossAgent == 0 && len(agents) > 1
+	g.assumed = g.crossAgent == 0 && agents > 1
 	g.refusals(series)
 	return g
 }
@@ -329,6 +266,85 @@ func (g *graph) refusals(series []store.Series) {
 			k.sig.backpressure = false
 		}
 	}
+}
+
+// flowEdges joins flow components (keys: agents' sources, channels and
+// sinks) the way the diagnosis does: the edges of topo between them, then,
+// inside every agent topo gives no edges for, every source to every
+// channel to every sink. It calls edge once for each distinct pair of
+// distinct components (indices into keys), given edges first, and returns
+// the number of agents.
+func flowEdges(keys []compKey, topo *Topology, edge func(a, b int)) int {
+	type agentKey struct{ host, agent string }
+	byName := map[[2]string][]int{} // agent, component -> keys
+	agents := map[agentKey][]int{}
+	for i, k := range keys {
+		byName[[2]string{k.Agent, k.Component}] = append(byName[[2]string{k.Agent, k.Component}], i)
+		agents[agentKey{k.Host, k.Agent}] = append(agents[agentKey{k.Host, k.Agent}], i)
+	}
+	seen := map[[2]int]bool{}
+	add := func(a, b int) {
+		if a != b && !seen[[2]int{a, b}] {
+			seen[[2]int{a, b}] = true
+			edge(a, b)
+		}
+	}
+	match := func(e Endpoint) []int {
+		var out []int
+		for _, i := range byName[[2]string{e.Agent, e.Component}] {
+			if e.Host == "" || e.Host == keys[i].Host {
+				out = append(out, i)
+			}
+		}
+		return out
+	}
+	given := map[agentKey]bool{}
+	if topo != nil {
+		for _, e := range topo.Edges {
+			for _, a := range match(e.From) {
+				for _, b := range match(e.To) {
+					if keys[a].Agent == keys[b].Agent && keys[a].Host == keys[b].Host {
+						given[agentKey{keys[a].Host, keys[a].Agent}] = true
+					}
+					add(a, b)
+				}
+			}
+		}
+	}
+	aks := make([]agentKey, 0, len(agents))
+	for ak := range agents {
+		aks = append(aks, ak)
+	}
+	sort.Slice(aks, func(i, j int) bool {
+		return aks[i].host+"\x00"+aks[i].agent < aks[j].host+"\x00"+aks[j].agent
+	})
+	for _, ak := range aks {
+		if given[ak] {
+			continue
+		}
+		var src, ch, snk []int
+		for _, i := range agents[ak] {
+			switch keys[i].Kind {
+			case "source":
+				src = append(src, i)
+			case "channel":
+				ch = append(ch, i)
+			case "sink":
+				snk = append(snk, i)
+			}
+		}
+		for _, a := range src {
+			for _, b := range ch {
+				add(a, b)
+			}
+		}
+		for _, a := range ch {
+			for _, b := range snk {
+				add(a, b)
+			}
+		}
+	}
+	return len(agents)
 }
 
 // summarise fills score, top, onset and the signature from the metrics.

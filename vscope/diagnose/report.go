@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"html/template"
 	"io"
-	"sort"
 	"strings"
 	"time"
 
@@ -273,80 +272,17 @@ func addReportData(ctx context.Context, st store.Store, o Options, r *Result) {
 // whose ends are among the components, and inside every agent that topo
 // gives no edges for, every source to every channel to every sink.
 func FlowEdges(comps []ComponentResult, topo *Topology) []FlowEdge {
-	type agentKey struct{ host, agent string }
-	isFlow := func(c ComponentResult) bool { return c.Agent != "" && c.Kind != "process" && c.Kind != "runtime" }
-	byName := map[[2]string][]ComponentResult{}
-	agents := map[agentKey][]ComponentResult{}
+	var flow []ComponentResult
+	var keys []compKey
 	for _, c := range comps {
-		if isFlow(c) {
-			byName[[2]string{c.Agent, c.Component}] = append(byName[[2]string{c.Agent, c.Component}], c)
-			agents[agentKey{c.Host, c.Agent}] = append(agents[agentKey{c.Host, c.Agent}], c)
+		if c.Agent != "" && c.Kind != "process" && c.Kind != "runtime" {
+			flow, keys = append(flow, c), append(keys, compKey{c.Host, c.Agent, c.Component, c.Kind})
 		}
 	}
 	var out []FlowEdge
-	seen := map[FlowEdge]bool{}
-	add := func(a, b ComponentResult) {
-		e := FlowEdge{From: a.Name(), To: b.Name()}
-		if e.From != e.To && !seen[e] {
-			seen[e] = true
-			out = append(out, e)
-		}
-	}
-	match := func(e Endpoint) []ComponentResult {
-		var m []ComponentResult
-		for _, c := range byName[[2]string{e.Agent, e.Component}] {
-			if e.Host == "" || e.Host == c.Host {
-				m = append(m, c)
-			}
-		}
-		return m
-	}
-	given := map[agentKey]bool{}
-	if topo != nil {
-		for _, e := range topo.Edges {
-			for _, a := range match(e.From) {
-				for _, b := range match(e.To) {
-					if a.Host == b.Host && a.Agent == b.Agent {
-						given[agentKey{a.Host, a.Agent}] = true
-					}
-					add(a, b)
-				}
-			}
-		}
-	}
-	keys := make([]agentKey, 0, len(agents))
-	for k := range agents {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		return keys[i].host+"\x00"+keys[i].agent < keys[j].host+"\x00"+keys[j].agent
+	flowEdges(keys, topo, func(a, b int) {
+		out = append(out, FlowEdge{From: flow[a].Name(), To: flow[b].Name()})
 	})
-	for _, k := range keys {
-		if given[k] {
-			continue
-		}
-		var src, ch, snk []ComponentResult
-		for _, c := range agents[k] {
-			switch c.Kind {
-			case "source":
-				src = append(src, c)
-			case "channel":
-				ch = append(ch, c)
-			case "sink":
-				snk = append(snk, c)
-			}
-		}
-		for _, a := range src {
-			for _, b := range ch {
-				add(a, b)
-			}
-		}
-		for _, a := range ch {
-			for _, b := range snk {
-				add(a, b)
-			}
-		}
-	}
 	return out
 }
 
