@@ -296,7 +296,6 @@ func assignRoles(g *graph, tol int) {
 		if r.level == levelProcess && nd.level == levelProcess && r.key.Host == nd.key.Host && r.key.Agent == nd.key.Agent {
 			continue
 		}
-		r.symptoms++
 		if r.reached == nil {
 			r.reached = map[[2]string]bool{}
 		}

@@ -89,7 +89,6 @@ type node struct {
 	parent   int // the explainer a symptom was reached from; -1
 	root     int // the cause a symptom traces back to; -1
 	relation int // relation of parent to this node
-	symptoms int // symptoms traced back to this cause
 	// reached: the agents (host, agent; "" for a host's own groups) of
 	// the symptoms traced back to this cause.
 	reached map[[2]string]bool
