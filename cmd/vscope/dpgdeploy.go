@@ -63,6 +63,16 @@ func (f *dpgDeployFlags) options() (deploy.Options, error) {
 	return o, nil
 }
 
+// load is the options and the inventory of a command on deployed nodes.
+func (f *dpgDeployFlags) load() (deploy.Options, *deploy.Inventory, error) {
+	o, err := f.options()
+	if err != nil {
+		return o, nil, err
+	}
+	inv, err := deploy.LoadInventory(f.inventory)
+	return o, inv, err
+}
+
 func newDPGDeployCmd() *cobra.Command {
 	f := dpgDeployFlags{}
 	cmd := &cobra.Command{
@@ -116,11 +126,7 @@ then aggregators, then the root. Endpoints that do not answer and operators that
 removed are named, and the exit status is 1.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o, err := f.options()
-			if err != nil {
-				return err
-			}
-			inv, err := deploy.LoadInventory(f.inventory)
+			o, inv, err := f.load()
 			if err != nil {
 				return err
 			}
@@ -177,11 +183,7 @@ highest score first) and the endpoints that refused requests (wrong or missing t
 that do not answer are named and the exit status is 1.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o, err := f.options()
-			if err != nil {
-				return err
-			}
-			inv, err := deploy.LoadInventory(f.inventory)
+			o, inv, err := f.load()
 			if err != nil {
 				return err
 			}
