@@ -102,6 +102,7 @@ type graph struct {
 	edges      int
 	crossAgent int
 	reach      map[int][]bool // downstream reachability, computed lazily
+	reachUp    map[int][]bool // upstream reachability, computed lazily
 	window     int            // the analysis' Window, in points
 }
 
@@ -185,7 +186,7 @@ const precSecondary = 3
 // edges of the topology and those inferred inside agents.
 func buildGraph(pr *prepared, sc *scored, topo *Topology, window int) *graph {
 	series := pr.series
-	g := &graph{byKey: map[compKey]int{}, reach: map[int][]bool{}, window: window}
+	g := &graph{byKey: map[compKey]int{}, reach: map[int][]bool{}, reachUp: map[int][]bool{}, window: window}
 	for j, s := range series {
 		k := compKey{s.Host, s.Agent, s.Component, s.Kind}
 		i, ok := g.byKey[k]
@@ -480,21 +481,30 @@ func (nd *node) summarise(pr *prepared, sc *scored) {
 	}
 }
 
-// sharedUpstream reports whether some flow node feeds both u and v.
+// sharedUpstream reports whether some flow node feeds both u and v. It
+// walks back from the two (reachability is cached only for the anomalous
+// nodes relation is asked about, not for every node of a large flow).
 func (g *graph) sharedUpstream(u, v int) bool {
-	for x, nd := range g.nodes {
-		if nd.level == levelFlow && x != u && x != v && len(nd.out) > 0 {
-			if r := g.downstream(x); r[u] && r[v] {
-				return true
-			}
+	a, b := g.walk(u, true), g.walk(v, true)
+	for x, in := range a {
+		if in && b[x] && x != u && x != v {
+			return true
 		}
 	}
 	return false
 }
 
 // downstream returns the flow nodes reachable from i.
-func (g *graph) downstream(i int) []bool {
-	if r, ok := g.reach[i]; ok {
+func (g *graph) downstream(i int) []bool { return g.walk(i, false) }
+
+// walk returns the flow nodes reachable from i along the edges, or against
+// them (up), cached.
+func (g *graph) walk(i int, up bool) []bool {
+	cache := g.reach
+	if up {
+		cache = g.reachUp
+	}
+	if r, ok := cache[i]; ok {
 		return r
 	}
 	r := make([]bool, len(g.nodes))
@@ -502,14 +512,18 @@ func (g *graph) downstream(i int) []bool {
 	for len(stack) > 0 {
 		x := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		for _, y := range g.nodes[x].out {
+		next := g.nodes[x].out
+		if up {
+			next = g.nodes[x].in
+		}
+		for _, y := range next {
 			if !r[y] {
 				r[y] = true
 				stack = append(stack, y)
 			}
 		}
 	}
-	g.reach[i] = r
+	cache[i] = r
 	return r
 }
 
