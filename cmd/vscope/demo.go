@@ -223,7 +223,7 @@ func runDemo(ctx context.Context, out, msg io.Writer, o demoOptions) error {
 	}
 	var run scenario.Run
 	run.Truth, run.Also = tr.Endpoint, tr.Also
-	scenario.Score(d, tr, &run)
+	scenario.Score(d, tr, tr.Metrics, &run)
 	if err := writeReport(report, d); err != nil {
 		return errors.Join(runErr, err)
 	}

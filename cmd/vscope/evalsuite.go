@@ -208,8 +208,8 @@ func writeSuite(out io.Writer, format string, s scenario.Summary) error {
 		fmt.Fprintf(out, "%-17s %-9s %4d  %-18s %-50s %4d %5.2f %5.2f %6.1f%s\n", r.Fault, r.Placement, r.Seed, r.Truth,
 			strings.Join(r.Top3, " "), r.Rank, r.Avg5, r.HitRate150, r.TTD, errSuffix(r.Err))
 	}
-	fmt.Fprintf(out, "runs %d (errors %d): AC@1 %.3f  AC@3 %.3f  Avg@5 %.3f  HitRate@150%% %.3f  time to a correct top-1: median %.1fs (%d runs)\n",
-		s.Runs, s.Errors, s.AC1, s.AC3, s.Avg5, s.HitRate150, s.TTDMedian, s.TTDFound)
+	fmt.Fprintf(out, "runs %d (errors %d): AC@1 %.3f  AC@3 %.3f  Avg@5 %.3f (by series name %.3f)  HitRate@150%% %.3f  time to a correct top-1: median %.1fs (%d runs)\n",
+		s.Runs, s.Errors, s.AC1, s.AC3, s.Avg5, s.Avg5Series, s.HitRate150, s.TTDMedian, s.TTDFound)
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -125,9 +126,9 @@ const (
 func expectedMetrics(kind Kind, cause ref, up, peers []string, fl *layout) []Metric {
 	host := cause.host
 	ag := fl.agentOf(host)
-	src := ref{host, ag, "r1", kSource}
-	ch := ref{host, ag, "c1", kChannel}
-	sk := ref{host, ag, "k1", kSink}
+	src := ref{host, ag, SourceName, kSource}
+	ch := ref{host, ag, ChannelName, kChannel}
+	sk := ref{host, ag, SinkName, kSink}
 	cpu := ref{host, "", "cpu", kHost}
 	gort := ref{host, ag, "go", kRuntime}
 	proc := ref{host, ag, "process", kProcess}
@@ -135,8 +136,8 @@ func expectedMetrics(kind Kind, cause ref, up, peers []string, fl *layout) []Met
 	add := func(ms ...Metric) { out = append(out, ms...) }
 	upstream := func(metrics ...[2]string) {
 		for _, h := range up {
-			u := ref{h, fl.agentOf(h), "k1", kSink}
-			uc := ref{h, fl.agentOf(h), "c1", kChannel}
+			u := ref{h, fl.agentOf(h), SinkName, kSink}
+			uc := ref{h, fl.agentOf(h), ChannelName, kChannel}
 			for _, m := range metrics {
 				if m[0] == "ChannelFillPercentage" {
 					add(uc.m(m[0], m[1], "symptom"))
@@ -168,7 +169,7 @@ func expectedMetrics(kind Kind, cause ref, up, peers []string, fl *layout) []Met
 			sk.m("EventDrainSuccessRate", "down", "cause"),
 			ch.m("ChannelFillPercentage", "up", "symptom"))
 		for _, h := range peers {
-			r := ref{h, fl.agentOf(h), "r1", kSource}
+			r := ref{h, fl.agentOf(h), SourceName, kSource}
 			add(r.m("EventAcceptedRate", "down", "symptom"), r.m("put_duration_p99_seconds", "up", "symptom"))
 		}
 	case TinyChannel:
@@ -193,7 +194,7 @@ func expectedMetrics(kind Kind, cause ref, up, peers []string, fl *layout) []Met
 			sk.m("EventDrainSuccessRate", "absent", "cause"))
 		upstream([2]string{"ConnectionFailedRate", "up"})
 		for _, h := range peers {
-			r := ref{h, fl.agentOf(h), "r1", kSource}
+			r := ref{h, fl.agentOf(h), SourceName, kSource}
 			add(r.m("EventAcceptedRate", "up", "symptom"))
 		}
 	case DiskFull:
@@ -214,4 +215,43 @@ func expectedMetrics(kind Kind, cause ref, up, peers []string, fl *layout) []Met
 			sk.m("EventDrainSuccessRate", "up", "symptom"))
 	}
 	return out
+}
+
+// Signal names the quantity a series measures, for scoring a ranking
+// against the truth: an expert pointing at "the sink's batches got slow"
+// means either quantile, so series that measure one quantity in the flows
+// of this package share a signal and count once. They are the quantiles
+// of one histogram (batch_duration_p50 and _p99); a channel's size and
+// its fill percentage (size over a fixed capacity); a source's received
+// and accepted events (equal unless its channel refuses, which
+// ChannelWriteFail counts on its own); the events at the two ends of one
+// hand-off inside an agent, whose agents are all SourceName ->
+// ChannelName -> SinkName (the source's accepted are the channel's puts,
+// the channel's takes the sink's drained); a host's CPU user, system and
+// idle percentages (idle is what the others leave). gone names the agents
+// (host/agent) whose process died: every series of such an agent tells
+// the one fact that it is gone. The signal is host/agent/component/name
+// with the representative's component and name.
+func Signal(host, agent, comp, metric string, gone map[string]bool) string {
+	if agent != "" && gone[host+"/"+agent] {
+		return host + "/" + agent + "/gone"
+	}
+	if q := strings.LastIndex(metric, "_p"); q > 0 && strings.HasSuffix(metric, "_seconds") {
+		if n := metric[q+2 : len(metric)-len("_seconds")]; n != "" && strings.Trim(n, "0123456789") == "" {
+			metric = metric[:q] + "_seconds"
+		}
+	}
+	switch {
+	case metric == "ChannelSize":
+		metric = "ChannelFillPercentage"
+	case metric == "EventReceivedRate":
+		metric = "EventAcceptedRate"
+	case comp == ChannelName && agent != "" && metric == "EventPutSuccessRate":
+		comp, metric = SourceName, "EventAcceptedRate"
+	case comp == ChannelName && agent != "" && metric == "EventTakeSuccessRate":
+		comp, metric = SinkName, "EventDrainSuccessRate"
+	case agent == "" && comp == "cpu" && (metric == "user_percent" || metric == "system_percent" || metric == "idle_percent"):
+		metric = "busy_percent"
+	}
+	return host + "/" + agent + "/" + comp + "/" + metric
 }

@@ -25,10 +25,16 @@
 //
 // # Metrics
 //
-// Ranked metrics are identified by host/agent/component/metric and
-// compared with the truth's expected metrics (Truth.Metrics, cause and
-// symptom roles alike): Avg@5 is analysis.AvgK over the ranking, and
-// HitRate@150% analysis.HitRate.
+// Ranked metrics are compared with the truth's expected metrics
+// (Truth.Metrics, cause and symptom roles alike) by the signal they
+// measure (faults.Signal: p50 and p99 of one histogram, a channel's size
+// and fill, a source's received and accepted events are one signal each).
+// The truth's entries of one signal count once, and so does a ranking:
+// its second series of a signal takes a place and hits nothing, so a
+// ranking that names one quantity twice scores lower. Avg@5 is
+// analysis.AvgK over the ranking, HitRate@150% analysis.HitRate;
+// Avg5Series is Avg@5 by series name (host/agent/component/metric), the
+// stricter figure.
 //
 // # Time to a correct top-1
 //
@@ -48,6 +54,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -220,11 +228,18 @@ type Run struct {
 	// the first right component (0: none).
 	Correct bool `json:"correct"`
 	Rank    int  `json:"rank"`
-	// AC1, AC3, Avg5, HitRate150 are this run's scores.
+	// AC1, AC3, Avg5, HitRate150 are this run's scores, Avg5 and
+	// HitRate150 by signal (Score); Avg5Series is Avg@5 by series name.
 	AC1        float64 `json:"ac1"`
 	AC3        float64 `json:"ac3"`
 	Avg5       float64 `json:"avg5"`
 	HitRate150 float64 `json:"hitrate150"`
+	Avg5Series float64 `json:"avg5_series"`
+	// Expected is how many metrics the truth lists, Observed how many of
+	// them moved as expected (observed): Avg5 and HitRate150 score
+	// against those.
+	Expected int `json:"expected"`
+	Observed int `json:"observed"`
 	// TTD is the seconds from the fault's start to the first growing
 	// window with a correct top-1 (-1: none, or not measured).
 	TTD float64 `json:"ttd_seconds"`
@@ -422,7 +437,11 @@ func score(ctx context.Context, cfg Config, res *faults.Result, tr faults.Truth,
 		return err
 	}
 	r.Status = d.Status
-	Score(d, tr, r)
+	seen, err := observed(ctx, cfg, res, tr)
+	if err != nil {
+		return err
+	}
+	Score(d, tr, seen, r)
 	if cfg.TTDStep > 0 {
 		var at []time.Time
 		for t := tr.Start.Add(cfg.TTDStep); !t.After(tr.End); t = t.Add(cfg.TTDStep) {
@@ -469,9 +488,78 @@ func metricID(host, agent, comp, metric string) string {
 	return host + "/" + agent + "/" + comp + "/" + metric
 }
 
+// observed returns the truth's expected metrics that moved as expected
+// in the run: past the range of the baseline the diagnosis uses, its 5%
+// extremes on each side left out ("up": above it; "down": below it;
+// "absent": a step of the fault without a value). The truth lists what the fault
+// should do to the flow; whether it did depends on the load and the
+// machine (a channel of capacity 200 never fills when its sink keeps
+// up), and an expert points at what happened. The check reads the raw
+// series, not the diagnosis. All are returned when none moved.
+func observed(ctx context.Context, cfg Config, res *faults.Result, tr faults.Truth) ([]faults.Metric, error) {
+	st, err := store.OpenDuckDB(ctx, res.StorePath, store.Options{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	base := min(tr.Start.Sub(res.Start), time.Duration(float64(cfg.Lead)/cfg.Speed))
+	step := cfg.SampleInterval
+	from := tr.Start.Add(-base).Truncate(step)
+	m, err := st.Read(ctx, store.Query{From: from, To: tr.End, Step: step})
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", res.StorePath, err)
+	}
+	col := map[string]int{}
+	for j, s := range m.Series {
+		col[metricID(s.Host, s.Agent, s.Component, s.Metric)] = j
+	}
+	startMS := tr.Start.UnixMilli()
+	var out []faults.Metric
+	for _, e := range tr.Metrics {
+		j, ok := col[metricID(e.Host, e.Agent, e.Component, e.Metric)]
+		if !ok {
+			if e.Change == "absent" {
+				out = append(out, e)
+			}
+			continue
+		}
+		var b []float64
+		wLo, wHi := math.Inf(1), math.Inf(-1)
+		gap := false
+		for i, t := range m.Times {
+			v := m.At(i, j)
+			switch {
+			case t < startMS && !math.IsNaN(v):
+				b = append(b, v)
+			case t >= startMS && math.IsNaN(v):
+				gap = true
+			case t >= startMS:
+				wLo, wHi = math.Min(wLo, v), math.Max(wHi, v)
+			}
+		}
+		// The baseline's range without its 5% extremes on each side: the
+		// fault's start is taken as the injector saw it, and a change it
+		// made can reach the store a point or two before.
+		sort.Float64s(b)
+		bLo, bHi := math.Inf(1), math.Inf(-1)
+		if len(b) > 0 {
+			bLo, bHi = b[len(b)*5/100], b[len(b)-1-len(b)*5/100]
+		}
+		if (e.Change == "up" && wHi > bHi) || (e.Change == "down" && wLo < bLo) || (e.Change == "absent" && gap) {
+			out = append(out, e)
+		}
+	}
+	if len(out) == 0 {
+		return tr.Metrics, nil
+	}
+	return out, nil
+}
+
 // Score fills r's top components and metrics and its scores from a
-// diagnosis of the fault window.
-func Score(d *diagnose.Result, tr faults.Truth, r *Run) {
+// diagnosis of the fault window: Avg5 and HitRate150 against seen, the
+// expected metrics that moved (observed), Avg5Series against all of
+// them.
+func Score(d *diagnose.Result, tr faults.Truth, seen []faults.Metric, r *Run) {
 	r.Top3, r.TopMetrics, r.Rank = nil, nil, 0
 	for i, c := range d.Components {
 		if i < 3 {
@@ -484,33 +572,61 @@ func Score(d *diagnose.Result, tr faults.Truth, r *Run) {
 	r.Correct = r.Rank == 1
 	r.AC1 = b2f(r.Rank == 1)
 	r.AC3 = b2f(r.Rank >= 1 && r.Rank <= 3)
-	ids := map[string]int{}
-	id := func(s string) int {
-		if n, ok := ids[s]; ok {
-			return n
-		}
-		ids[s] = len(ids)
-		return ids[s]
-	}
-	var gt []int
+	// Both are scored by signal (faults.Signal): two series of one
+	// quantity are one hit, and a second series of a signal already
+	// ranked fills its place without a hit. Avg5Series scores the series
+	// by name, as the truth lists them.
+	sigs, names := idents{}, idents{}
+	var gtNames []int
+	gone := map[string]bool{}
 	for _, m := range tr.Metrics {
+		if m.Change == "absent" {
+			gone[m.Host+"/"+m.Agent] = true
+		}
+		gtNames = append(gtNames, names.id(metricID(m.Host, m.Agent, m.Component, m.Metric)))
+	}
+	r.Expected, r.Observed = len(tr.Metrics), len(seen)
+	sig := func(host, agent, comp, metric string) string { return faults.Signal(host, agent, comp, metric, gone) }
+	var gt []int
+	for _, m := range seen {
 		// "absent" metrics (a killed process's) are ranked as stopped
 		// reporting.
-		gt = append(gt, id(metricID(m.Host, m.Agent, m.Component, m.Metric)))
+		if n := sigs.id(sig(m.Host, m.Agent, m.Component, m.Metric)); !slices.Contains(gt, n) {
+			gt = append(gt, n)
+		}
 	}
-	var ranking []int
+	var ranking, rankNames []int
+	shown := map[int]bool{}
 	for i, m := range d.Ranking {
 		s := metricID(m.Host, m.Agent, m.Component, m.Metric)
 		if i < 5 {
 			r.TopMetrics = append(r.TopMetrics, s)
 		}
-		ranking = append(ranking, id(s))
+		n := sigs.id(sig(m.Host, m.Agent, m.Component, m.Metric))
+		if shown[n] {
+			n = -1 - i // a repeat: a place that hits nothing
+		}
+		shown[n] = true
+		ranking = append(ranking, n)
+		rankNames = append(rankNames, names.id(s))
 	}
-	r.Avg5, r.HitRate150 = 0, 0
+	r.Avg5, r.HitRate150, r.Avg5Series = 0, 0, 0
 	if len(gt) > 0 {
 		r.Avg5 = analysis.AvgK(ranking, gt, 5)
 		r.HitRate150 = analysis.HitRate(ranking, gt, 1.5)
+		r.Avg5Series = analysis.AvgK(rankNames, gtNames, 5)
 	}
+}
+
+// idents numbers strings in the order they are first seen.
+type idents map[string]int
+
+func (ids idents) id(s string) int {
+	if n, ok := ids[s]; ok {
+		return n
+	}
+	ids[s] = len(ids)
+	return ids[s]
 }
 
 func b2f(b bool) float64 {
@@ -526,6 +642,12 @@ type Summary struct {
 	AC3        float64 `json:"ac3"`
 	Avg5       float64 `json:"avg5"`
 	HitRate150 float64 `json:"hitrate150"`
+	Avg5Series float64 `json:"avg5_series"`
+	// Expected is how many metrics the truth lists, Observed how many of
+	// them moved as expected (observed): Avg5 and HitRate150 score
+	// against those.
+	Expected int `json:"expected"`
+	Observed int `json:"observed"`
 	// TTDMedian is the median time to a correct top-1 over the runs that
 	// reached one (-1: none did); TTDFound how many did.
 	TTDMedian float64 `json:"ttd_median_seconds"`
@@ -547,6 +669,7 @@ func Summarize(runs []Run) Summary {
 		s.AC3 += r.AC3
 		s.Avg5 += r.Avg5
 		s.HitRate150 += r.HitRate150
+		s.Avg5Series += r.Avg5Series
 		if r.Err != "" {
 			s.Errors++
 		}
@@ -555,7 +678,7 @@ func Summarize(runs []Run) Summary {
 		}
 	}
 	n := float64(len(runs))
-	s.AC1, s.AC3, s.Avg5, s.HitRate150 = s.AC1/n, s.AC3/n, s.Avg5/n, s.HitRate150/n
+	s.AC1, s.AC3, s.Avg5, s.HitRate150, s.Avg5Series = s.AC1/n, s.AC3/n, s.Avg5/n, s.HitRate150/n, s.Avg5Series/n
 	s.TTDFound = len(ttd)
 	if len(ttd) > 0 {
 		sortFloats(ttd)

@@ -564,8 +564,14 @@ func (e *explainer) ranking() {
 		prec[j] = precedence(e.pr.series[j])
 	}
 	ms := e.sc.metrics
-	sort.SliceStable(order, func(a, b int) bool {
+	less := func(a, b int) bool {
 		x, y := order[a], order[b]
+		// Every tree's primary metrics, then every tree's secondary
+		// ones, then the rest: the first places go to what tells the
+		// story, whichever tree.
+		if gx, gy := role[x]/2, role[y]/2; gx != gy {
+			return gx < gy
+		}
 		if treeOf[x] != treeOf[y] {
 			return treeOf[x] < treeOf[y]
 		}
@@ -587,7 +593,11 @@ func (e *explainer) ranking() {
 			return ms[x].score > ms[y].score
 		}
 		return x < y
-	})
+	}
+	sort.SliceStable(order, less)
+	if e.twins(order, role) {
+		sort.SliceStable(order, less)
+	}
 	if len(order) > e.o.Top {
 		order = order[:e.o.Top]
 	}
@@ -626,11 +636,112 @@ func (e *explainer) ranking() {
 	}
 }
 
+// twins moves a primary metric that measures what a metric before it in
+// order already shows to the secondary place of its role (role + 2): two
+// quantiles of one histogram, a source's received and accepted events, a
+// channel's size and fill, the events at the two ends of a hand-off inside
+// an agent (a source's accepted are its channel's puts, a channel's takes
+// its sink's drained), a host's CPU percentages, the series of a host's
+// components gone together. Each pair must also have moved together in
+// the window (or both stopped): when a channel refuses, the received and
+// accepted events part and both stay. One signal then takes one place
+// among the first ones, and the next places go to what else changed. It
+// reports whether any moved.
+func (e *explainer) twins(order, role []int) bool {
+	first := map[string][]int{}
+	moved := false
+	for _, j := range order {
+		if role[j] > 1 {
+			continue
+		}
+		k, gone := e.signal(j)
+		twin := false
+		for _, i := range first[k] {
+			if gone || e.together(i, j) {
+				twin = true
+				break
+			}
+		}
+		if twin {
+			role[j] += 2
+			moved = true
+			continue
+		}
+		first[k] = append(first[k], j)
+	}
+	return moved
+}
+
+// signal names what metric j measures for twins (node and name), and
+// whether it is a gone agent's.
+func (e *explainer) signal(j int) (string, bool) {
+	s, m := e.pr.series[j], e.sc.metrics[j]
+	i := e.g.byKey[compKey{s.Host, s.Agent, s.Component, s.Kind}]
+	nd := e.g.nodes[i]
+	if nd.gone && (m.missing || m.stopped) {
+		// An agent gone takes the host's series it reported with it.
+		return "gone " + s.Host, true
+	}
+	name := s.Metric
+	if q := strings.LastIndex(name, "_p"); q > 0 {
+		if rest := name[q+2:]; len(rest) > 0 && rest[0] >= '0' && rest[0] <= '9' {
+			k := strings.IndexFunc(rest, func(r rune) bool { return r < '0' || r > '9' })
+			if k > 0 {
+				name = name[:q] + rest[k:]
+			}
+		}
+	}
+	one := func(ix []int, kind string) int {
+		if len(ix) == 1 && sameAgent(e.g.nodes[ix[0]], nd) && e.g.nodes[ix[0]].key.Kind == kind {
+			return ix[0]
+		}
+		return -1
+	}
+	switch {
+	case name == "ChannelSize":
+		name = "ChannelFillPercentage"
+	case name == "EventReceivedRate":
+		name = "EventAcceptedRate"
+	case nd.key.Kind == "channel" && name == "EventPutSuccessRate" && one(nd.in, "source") >= 0:
+		i, name = one(nd.in, "source"), "EventAcceptedRate"
+	case nd.key.Kind == "channel" && name == "EventTakeSuccessRate" && one(nd.out, "sink") >= 0:
+		i, name = one(nd.out, "sink"), "EventDrainSuccessRate"
+	case nd.level == levelHost && nd.key.Component == "cpu" && strings.HasSuffix(name, "_percent"):
+		name = "cpu"
+	}
+	return fmt.Sprint(i, " ", name), false
+}
+
+// together reports whether metrics i and j moved together in the window:
+// their values correlate (|r| >= 0.8; a mirror such as idle against user
+// CPU moves the other way).
+func (e *explainer) together(i, j int) bool {
+	n, _ := e.pr.W.Dims()
+	var sx, sy, sxx, syy, sxy, k float64
+	for r := range n {
+		x, y := e.rawAt(r, i), e.rawAt(r, j)
+		if math.IsNaN(x) || math.IsNaN(y) {
+			continue
+		}
+		sx, sy, sxx, syy, sxy, k = sx+x, sy+y, sxx+x*x, syy+y*y, sxy+x*y, k+1
+	}
+	if k < 3 {
+		return false
+	}
+	vx, vy := sxx-sx*sx/k, syy-sy*sy/k
+	if vx <= 0 || vy <= 0 {
+		return vx <= 0 && vy <= 0 // both flat in the window (stopped at one value)
+	}
+	r := (sxy - sx*sy/k) / math.Sqrt(vx*vy)
+	return math.Abs(r) >= 0.8
+}
+
 // secondary reports whether metric j of node nd tells its part of the
 // story only after the primary metrics of its tree: batch counts and the
 // like (precSecondary); all but the first series of a process gone, or of
 // a component gone with it (one fact, not one per series); the takes of a
-// channel that refused puts (it had less to give).
+// channel that refused puts (it had less to give); a process or host
+// following a flow component's change.
 func (e *explainer) secondary(nd *node, j int) bool {
 	s, m := e.pr.series[j], e.sc.metrics[j]
 	switch {
@@ -647,6 +758,11 @@ func (e *explainer) secondary(nd *node, j int) bool {
 		}
 		return true
 	case nd.sig.refusing && strings.Contains(s.Metric, "Take"):
+		return true
+	case nd.role == RoleSymptom && nd.level != levelFlow && nd.root >= 0 && e.g.nodes[nd.root].level == levelFlow:
+		// A process's or host's I/O, CPU and memory moving because a flow
+		// component moved more or fewer events: the flow's own metrics
+		// tell that first.
 		return true
 	}
 	return false

@@ -53,6 +53,9 @@ type signature struct {
 	latencyOnly bool
 	latencyUp   float64
 	eventsDown  bool // an event rate down (not a batch count)
+	// eventsUp is the largest rise of a flagged event rate, in events per
+	// second.
+	eventsUp float64
 	// config: a configured size (a channel's capacity) changed. Load,
 	// contention or back-pressure do not change a configuration: it is
 	// set, and so explained by nothing.
@@ -450,6 +453,9 @@ func (nd *node) summarise(pr *prepared, sc *scored) {
 				nd.sig.backpressure, bpOther = true, true
 			case up:
 				nd.sig.loadUp, nd.sig.rateUp = true, true
+				if strings.HasPrefix(series[j].Metric, "Event") {
+					nd.sig.eventsUp = math.Max(nd.sig.eventsUp, pr.rawAt(sc, ms[j].peakRow, j)-ms[j].baseline)
+				}
 			default:
 				nd.sig.rateDown = true
 				if strings.Contains(series[j].Metric, "Event") {
@@ -672,6 +678,13 @@ func (g *graph) explains(u, v, tol int) (bool, int) {
 		// latency rising where no more came in, and less arriving makes
 		// nothing slower.
 		if b.sig.backpressure && !(a.sig.rateUp && b.sig.rateUp) {
+			return false, rel
+		}
+		// Events are conserved along a flow: 80 more a second at a
+		// sender do not make 1 200 more arrive behind it. (Ten times
+		// leaves room for a receiver fed by several senders that all
+		// rose.)
+		if a.sig.eventsUp > 0 && b.sig.eventsUp > 10*a.sig.eventsUp {
 			return false, rel
 		}
 	}
