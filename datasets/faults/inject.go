@@ -387,12 +387,21 @@ func (f *Flow) truthFor(s Spec, cause ref, up, peers []string) Truth {
 		t.Params[k] = v
 	}
 	if (s.Kind == NetDelay || s.Kind == NetLoss) && cause.kind == kSource {
-		// Every link into one collector: the senders' sinks show it.
+		// Every link into one collector: the senders' sinks show it, and
+		// their channels back up; what the collector cannot take goes
+		// to the others.
 		for _, w := range up {
 			sk := ref{w, Tier1Agent, SinkName, kSink}
-			t.Metrics = append(t.Metrics, sk.m("batch_duration_p99_seconds", "up", "cause"), sk.m("EventDrainSuccessRate", "down", "symptom"))
+			ch := ref{w, Tier1Agent, ChannelName, kChannel}
+			t.Metrics = append(t.Metrics, sk.m("batch_duration_p99_seconds", "up", "cause"), sk.m("EventDrainSuccessRate", "down", "symptom"),
+				ch.m("ChannelFillPercentage", "up", "symptom"))
 		}
 		t.Metrics = append(t.Metrics, cause.m("EventAcceptedRate", "down", "symptom"))
+		for _, c := range f.lay.cols {
+			if c != cause.host {
+				t.Metrics = append(t.Metrics, ref{c, CollectorAgent, SourceName, kSource}.m("EventAcceptedRate", "up", "symptom"))
+			}
+		}
 		return t
 	}
 	if s.Kind == CollectorCrash && !f.lay.isCollector(cause.host) {

@@ -147,6 +147,15 @@ func expectedMetrics(kind Kind, cause ref, up, peers []string, fl *layout) []Met
 			}
 		}
 	}
+	// shed: what a collector refuses goes to the other collectors.
+	shed := func() {
+		if !fl.isCollector(host) {
+			return
+		}
+		for _, h := range peers {
+			add(ref{h, fl.agentOf(h), SourceName, kSource}.m("EventAcceptedRate", "up", "symptom"))
+		}
+	}
 	switch kind {
 	case SlowSink:
 		add(sk.m("batch_duration_p99_seconds", "up", "cause"),
@@ -179,6 +188,7 @@ func expectedMetrics(kind Kind, cause ref, up, peers []string, fl *layout) []Met
 			src.m("EventAcceptedRate", "down", "symptom"),
 			sk.m("EventDrainSuccessRate", "down", "symptom"))
 		upstream([2]string{"ChannelFillPercentage", "up"})
+		shed()
 	case GCStorm:
 		add(gort.m("gc_cycles_per_second", "up", "cause"),
 			gort.m("gc_cpu_seconds_per_second", "up", "cause"),
@@ -203,6 +213,7 @@ func expectedMetrics(kind Kind, cause ref, up, peers []string, fl *layout) []Met
 			src.m("EventAcceptedRate", "down", "cause"),
 			sk.m("EventDrainSuccessRate", "down", "symptom"))
 		upstream([2]string{"ChannelFillPercentage", "up"})
+		shed()
 	case FlashCrowd:
 		add(src.m("EventReceivedRate", "up", "cause"),
 			src.m("EventAcceptedRate", "up", "cause"),

@@ -240,6 +240,9 @@ type Run struct {
 	// against those.
 	Expected int `json:"expected"`
 	Observed int `json:"observed"`
+	// Moved are the expected metrics that moved (host/agent/component/
+	// metric).
+	Moved []string `json:"moved"`
 	// TTD is the seconds from the fault's start to the first growing
 	// window with a correct top-1 (-1: none, or not measured).
 	TTD float64 `json:"ttd_seconds"`
@@ -489,9 +492,12 @@ func metricID(host, agent, comp, metric string) string {
 }
 
 // observed returns the truth's expected metrics that moved as expected
-// in the run: past the range of the baseline the diagnosis uses, its 5%
-// extremes on each side left out ("up": above it; "down": below it;
-// "absent": a step of the fault without a value). The truth lists what the fault
+// in the run: a quarter of the fault's points or more past the range of
+// the baseline the diagnosis uses, its 5% extremes on each side left out
+// ("up": above it; "down": below it), or for "absent" a step of the fault
+// without a value. Chance puts a point or two of a noisy rate past that
+// range, not a quarter of them; a series flat through the baseline (no
+// failures) needs one point off its value. The truth lists what the fault
 // should do to the flow; whether it did depends on the load and the
 // machine (a channel of capacity 200 never fills when its sink keeps
 // up), and an expert points at what happened. The check reads the raw
@@ -523,29 +529,41 @@ func observed(ctx context.Context, cfg Config, res *faults.Result, tr faults.Tru
 			}
 			continue
 		}
-		var b []float64
-		wLo, wHi := math.Inf(1), math.Inf(-1)
+		var b, w []float64
 		gap := false
 		for i, t := range m.Times {
-			v := m.At(i, j)
-			switch {
+			switch v := m.At(i, j); {
 			case t < startMS && !math.IsNaN(v):
 				b = append(b, v)
 			case t >= startMS && math.IsNaN(v):
 				gap = true
 			case t >= startMS:
-				wLo, wHi = math.Min(wLo, v), math.Max(wHi, v)
+				w = append(w, v)
 			}
+		}
+		if e.Change == "absent" {
+			if gap {
+				out = append(out, e)
+			}
+			continue
 		}
 		// The baseline's range without its 5% extremes on each side: the
 		// fault's start is taken as the injector saw it, and a change it
 		// made can reach the store a point or two before.
 		sort.Float64s(b)
-		bLo, bHi := math.Inf(1), math.Inf(-1)
-		if len(b) > 0 {
-			bLo, bHi = b[len(b)*5/100], b[len(b)-1-len(b)*5/100]
+		if len(b) == 0 {
+			continue
 		}
-		if (e.Change == "up" && wHi > bHi) || (e.Change == "down" && wLo < bLo) || (e.Change == "absent" && gap) {
+		lo, hi := b[len(b)*5/100], b[len(b)-1-len(b)*5/100]
+		past := 0
+		for _, v := range w {
+			if (e.Change == "up" && v > hi) || (e.Change == "down" && v < lo) {
+				past++
+			}
+		}
+		// A series flat through the baseline (no failures) that leaves
+		// its value has changed however briefly.
+		if past > 0 && (past >= len(w)/4 || lo == hi) {
 			out = append(out, e)
 		}
 	}
@@ -585,7 +603,10 @@ func Score(d *diagnose.Result, tr faults.Truth, seen []faults.Metric, r *Run) {
 		}
 		gtNames = append(gtNames, names.id(metricID(m.Host, m.Agent, m.Component, m.Metric)))
 	}
-	r.Expected, r.Observed = len(tr.Metrics), len(seen)
+	r.Expected, r.Observed, r.Moved = len(tr.Metrics), len(seen), nil
+	for _, m := range seen {
+		r.Moved = append(r.Moved, metricID(m.Host, m.Agent, m.Component, m.Metric))
+	}
 	sig := func(host, agent, comp, metric string) string { return faults.Signal(host, agent, comp, metric, gone) }
 	var gt []int
 	for _, m := range seen {
@@ -648,6 +669,9 @@ type Summary struct {
 	// against those.
 	Expected int `json:"expected"`
 	Observed int `json:"observed"`
+	// Moved are the expected metrics that moved (host/agent/component/
+	// metric).
+	Moved []string `json:"moved"`
 	// TTDMedian is the median time to a correct top-1 over the runs that
 	// reached one (-1: none did); TTDFound how many did.
 	TTDMedian float64 `json:"ttd_median_seconds"`

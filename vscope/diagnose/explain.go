@@ -642,9 +642,9 @@ func (e *explainer) ranking() {
 // channel's size and fill, the events at the two ends of a hand-off inside
 // an agent (a source's accepted are its channel's puts, a channel's takes
 // its sink's drained), a host's CPU percentages, the series of a host's
-// components gone together. Each pair must also have moved together in
-// the window (or both stopped): when a channel refuses, the received and
-// accepted events part and both stay. One signal then takes one place
+// components gone together. Each pair must also have moved the same way:
+// when a channel refuses, the received events rise as the accepted fall,
+// and both stay. One signal then takes one place
 // among the first ones, and the next places go to what else changed. It
 // reports whether any moved.
 func (e *explainer) twins(order, role []int) bool {
@@ -657,7 +657,7 @@ func (e *explainer) twins(order, role []int) bool {
 		k, gone := e.signal(j)
 		twin := false
 		for _, i := range first[k] {
-			if gone || e.together(i, j) {
+			if gone || e.together(i, j, strings.HasSuffix(k, " cpu")) {
 				twin = true
 				break
 			}
@@ -712,28 +712,12 @@ func (e *explainer) signal(j int) (string, bool) {
 	return fmt.Sprint(i, " ", name), false
 }
 
-// together reports whether metrics i and j moved together in the window:
-// their values correlate (|r| >= 0.8; a mirror such as idle against user
-// CPU moves the other way).
-func (e *explainer) together(i, j int) bool {
-	n, _ := e.pr.W.Dims()
-	var sx, sy, sxx, syy, sxy, k float64
-	for r := range n {
-		x, y := e.rawAt(r, i), e.rawAt(r, j)
-		if math.IsNaN(x) || math.IsNaN(y) {
-			continue
-		}
-		sx, sy, sxx, syy, sxy, k = sx+x, sy+y, sxx+x*x, syy+y*y, sxy+x*y, k+1
-	}
-	if k < 3 {
-		return false
-	}
-	vx, vy := sxx-sx*sx/k, syy-sy*sy/k
-	if vx <= 0 || vy <= 0 {
-		return vx <= 0 && vy <= 0 // both flat in the window (stopped at one value)
-	}
-	r := (sxy - sx*sy/k) / math.Sqrt(vx*vy)
-	return math.Abs(r) >= 0.8
+// together reports whether metrics i and j told the same change: they
+// moved the same way (for a mirror, such as idle against user CPU, any
+// way).
+func (e *explainer) together(i, j int, mirror bool) bool {
+	zi, zj := e.sc.metrics[i].z, e.sc.metrics[j].z
+	return mirror || math.IsNaN(zi) == math.IsNaN(zj) && (zi > 0) == (zj > 0)
 }
 
 // secondary reports whether metric j of node nd tells its part of the
@@ -759,7 +743,16 @@ func (e *explainer) secondary(nd *node, j int) bool {
 		return true
 	case nd.sig.refusing && strings.Contains(s.Metric, "Take"):
 		return true
-	case nd.role == RoleSymptom && nd.level != levelFlow && nd.root >= 0 && e.g.nodes[nd.root].level == levelFlow:
+	case m.peerShare >= 0.5:
+		// Most of its change happened on the other hosts' same series
+		// too (their disks read at once): not this component's story.
+		return true
+	case nd.role == RoleCause && len(nd.reached) == 0 && nd.strength < loneZ:
+		// A small change that nothing followed (z +3.9 of one process's
+		// reads) is as likely chance as a cause: it comes after what the
+		// causes that spread tell.
+		return true
+	case nd.role == RoleSymptom && nd.level != levelFlow && e.followsFlow(nd):
 		// A process's or host's I/O, CPU and memory moving because a flow
 		// component moved more or fewer events: the flow's own metrics
 		// tell that first.
@@ -767,6 +760,27 @@ func (e *explainer) secondary(nd *node, j int) bool {
 	}
 	return false
 }
+
+// followsFlow reports whether a process or host symptom was traced to a
+// flow component through processes and hosts only: its change is that
+// component's load.
+func (e *explainer) followsFlow(nd *node) bool {
+	for k := 0; nd.parent >= 0 && k < len(e.g.nodes); k++ {
+		p := e.g.nodes[nd.parent]
+		if p.level == levelFlow {
+			return true
+		}
+		if p.role != RoleSymptom {
+			return false
+		}
+		nd = p
+	}
+	return false
+}
+
+// loneZ is the strength (|z|) below which a cause nothing followed is
+// listed with the secondary metrics.
+const loneZ = 5
 
 // goneLead is the series that tells of a flow component gone: the first
 // flagged event rate it moved (received, drained), else its top metric.

@@ -38,7 +38,10 @@ func peerKey(s store.Series) store.Series {
 func peerGroups(series []store.Series) map[int][]int {
 	byKey := map[store.Series][]int{}
 	for j, s := range series {
-		if s.Host == "" {
+		// Failures are not discounted: the clients of a crashed
+		// collector all failing to reach it is each client's trouble,
+		// where their waiting on a slow one is the collector's.
+		if s.Host == "" || metricKind(s) == mkFailure {
 			continue
 		}
 		k := peerKey(s)

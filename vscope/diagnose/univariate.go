@@ -39,6 +39,11 @@ type zview struct {
 	// threshold is instead corrected for the (rows / w) x metrics
 	// independent means of the window (Šidák at alpha).
 	levelGain float64
+	// failOn marks failure counts that stayed at one value through the
+	// baseline (no failures): they are flagged once they leave it in two
+	// rows or more of the window, however far apart (a client retrying
+	// a dead server every few seconds).
+	failOn []bool
 }
 
 // levelFloor is the least spread of a level mean: that of the mean of w
@@ -50,12 +55,14 @@ func newZView(W, B *mat.Dense, base *analysis.Baseline, series []store.Series, t
 	v := &zview{raw: W.RawMatrix(), n: n, w: w, med: base.Median, scale: make([]float64, p), clipZ: 2 * th}
 	trials := max(1, n/max(w, 1)) * max(p, 1)
 	v.levelGain = th / math.Max(th, distuv.UnitNormal.Quantile(1-sidak(alpha, trials)/2))
+	v.failOn = make([]bool, p)
 	for j := range p {
 		s := base.Scale[j]
 		if !base.Constant[j] {
 			s = floorScale(series[j].Metric, base.Median[j], s)
 		}
 		v.scale[j] = s
+		v.failOn[j] = base.Constant[j] && metricKind(series[j]) == mkFailure
 	}
 	if B == nil || w < 2 {
 		return v
@@ -115,6 +122,21 @@ func (v *zview) normalTail(j int, sign float64) bool {
 		sum += sign * c
 	}
 	return sum/float64(len(v.tail[j])) < 1
+}
+
+// departures counts the window's rows where column j is off its
+// baseline median, and gives the first of them (-1: none).
+func (v *zview) departures(j int) (first, count int) {
+	first = -1
+	for i := range v.n {
+		if x := v.raw.Data[i*v.raw.Stride+j]; !math.IsNaN(x) && x != v.med[j] {
+			if first < 0 {
+				first = i
+			}
+			count++
+		}
+	}
+	return first, count
 }
 
 func (v *zview) clip(z float64) float64 { return max(-v.clipZ, min(v.clipZ, z)) }
@@ -216,7 +238,9 @@ func (sc *scored) univariatePass(v *zview, th float64, w int, peers map[int][]in
 				if c != nil && rawPeak > 0 {
 					m.peerShare = 1 - math.Abs(z[peak])/rawPeak
 				}
-				if n == 0 || math.Abs(z[peak]) < th {
+				first, departed := v.departures(j)
+				failing := v.failOn[j] && departed >= 2
+				if !failing && (n == 0 || math.Abs(z[peak]) < th) {
 					continue
 				}
 				sign := 1.0
@@ -231,6 +255,10 @@ func (sc *scored) univariatePass(v *zview, th float64, w int, peers map[int][]in
 						cnt = dn[end] - dn[i]
 					}
 					sustained = cnt >= need
+				}
+				if failing && !sustained {
+					m.flagged, m.onset, m.early = true, first, false
+					continue
 				}
 				if !sustained {
 					continue
