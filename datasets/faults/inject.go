@@ -396,7 +396,7 @@ func (f *Flow) truthFor(s Spec, cause ref, up, peers []string) Truth {
 			t.Metrics = append(t.Metrics, sk.m("batch_duration_p99_seconds", "up", "cause"), sk.m("EventDrainSuccessRate", "down", "symptom"),
 				ch.m("ChannelFillPercentage", "up", "symptom"))
 		}
-		t.Metrics = append(t.Metrics, cause.m("EventAcceptedRate", "down", "symptom"))
+		t.Metrics = append(t.Metrics, cause.m("EventAcceptedRate", "down", "symptom"), cause.m("put_duration_p99_seconds", "up", "symptom"))
 		for _, c := range f.lay.cols {
 			if c != cause.host {
 				t.Metrics = append(t.Metrics, ref{c, CollectorAgent, SourceName, kSource}.m("EventAcceptedRate", "up", "symptom"))

@@ -496,8 +496,8 @@ func metricID(host, agent, comp, metric string) string {
 // the baseline the diagnosis uses, its 5% extremes on each side left out
 // ("up": above it; "down": below it), or for "absent" a step of the fault
 // without a value. Chance puts a point or two of a noisy rate past that
-// range, not a quarter of them; a series flat through the baseline (no
-// failures) needs one point off its value. The truth lists what the fault
+// range, not a quarter of them; a count of failures flat through the
+// baseline (none) needs one point off its value. The truth lists what the fault
 // should do to the flow; whether it did depends on the load and the
 // machine (a channel of capacity 200 never fills when its sink keeps
 // up), and an expert points at what happened. The check reads the raw
@@ -561,9 +561,9 @@ func observed(ctx context.Context, cfg Config, res *faults.Result, tr faults.Tru
 				past++
 			}
 		}
-		// A series flat through the baseline (no failures) that leaves
-		// its value has changed however briefly.
-		if past > 0 && (past >= len(w)/4 || lo == hi) {
+		// A count of failures flat through the baseline (none) that
+		// leaves its value has changed however briefly.
+		if past > 0 && (past >= len(w)/4 || (lo == hi && failures(e.Metric))) {
 			out = append(out, e)
 		}
 	}
@@ -571,6 +571,12 @@ func observed(ctx context.Context, cfg Config, res *faults.Result, tr faults.Tru
 		return tr.Metrics, nil
 	}
 	return out, nil
+}
+
+// failures: a count of failures or errors, by its name.
+func failures(metric string) bool {
+	m := strings.ToLower(metric)
+	return strings.Contains(m, "fail") || strings.Contains(m, "error")
 }
 
 // Score fills r's top components and metrics and its scores from a

@@ -197,7 +197,7 @@ func assignRoles(g *graph, tol int) {
 	rels := map[[2]int]int{}
 	for _, u := range flagged {
 		for _, v := range flagged {
-			if u == v {
+			if u == v || g.nodes[u].sharedOnly {
 				continue
 			}
 			if ok, rel := g.explains(u, v, tol); ok {
@@ -219,7 +219,7 @@ func assignRoles(g *graph, tol int) {
 	}
 	var causes []int
 	for _, v := range flagged {
-		if len(explained[v]) == 0 {
+		if len(explained[v]) == 0 && !g.nodes[v].sharedOnly {
 			causes = append(causes, v)
 		}
 	}
@@ -251,7 +251,7 @@ func assignRoles(g *graph, tol int) {
 	for {
 		var rest []int
 		for _, v := range flagged {
-			if !assigned[v] {
+			if !assigned[v] && !g.nodes[v].sharedOnly {
 				rest = append(rest, v)
 			}
 		}
@@ -260,6 +260,13 @@ func assignRoles(g *graph, tol int) {
 		}
 		sort.Slice(rest, func(i, j int) bool { return earlier(rest[i], rest[j]) })
 		spread(rest[:1])
+	}
+	// What moved only with its peers and nothing explains is not an
+	// anomaly of its own.
+	for _, v := range flagged {
+		if nd := g.nodes[v]; nd.sharedOnly && !assigned[v] {
+			nd.flagged = nil
+		}
 	}
 	// A symptom's parent is the explainer that changed last before it in
 	// the same tree (t1's channel filled after t1's sink slowed, which
@@ -289,7 +296,7 @@ func assignRoles(g *graph, tol int) {
 	// as a symptom when causes are ordered by how far they reached.
 	for _, v := range flagged {
 		nd := g.nodes[v]
-		if nd.role != RoleSymptom || nd.root < 0 {
+		if nd.role != RoleSymptom || nd.root < 0 || nd.sharedOnly {
 			continue
 		}
 		r := g.nodes[nd.root]

@@ -81,6 +81,10 @@ type node struct {
 	sig     signature
 	stopped bool // every metric stopped reporting
 	gone    bool // every metric stopped reporting, for good or for a while
+	// sharedOnly: its flagged metrics are shared ones (metricInfo.shared),
+	// all its peers moved alike: it is a symptom if a change explains it,
+	// else nothing.
+	sharedOnly bool
 	// strength is the largest |z| of a flagged metric (+Inf: a process
 	// gone).
 	strength float64
@@ -353,8 +357,11 @@ func flowEdges(keys []compKey, topo *Topology, edge func(a, b int)) int {
 // summarise fills score, top, onset and the signature from the metrics.
 func (nd *node) summarise(pr *prepared, sc *scored) {
 	ms, series := sc.metrics, pr.series
+	var shared []int
 	for _, j := range nd.metrics {
 		switch {
+		case ms[j].shared && ms[j].onset > 0:
+			shared = append(shared, j)
 		case !ms[j].flagged:
 		case ms[j].early && sc.inWindow:
 			// Already off at the window's start while other metrics
@@ -375,6 +382,11 @@ func (nd *node) summarise(pr *prepared, sc *scored) {
 			}
 			return cols[a] < cols[b]
 		})
+	}
+	if len(nd.flagged) == 0 && len(nd.early) == 0 && len(shared) > 0 {
+		// Only what it shares with its peers moved: it can be a
+		// symptom, never a cause (assignRoles).
+		nd.flagged, nd.sharedOnly = shared, true
 	}
 	byScore(nd.flagged)
 	nd.score = 0

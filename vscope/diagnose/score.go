@@ -35,8 +35,11 @@ type metricInfo struct {
 	// from the baseline already at the window's start.
 	missing, stopped, early bool
 	// peerShare is the part of the metric's peak deviation its peers
-	// shared (0: none, or no peers; see peers.go).
+	// shared (0: none, or no peers; see peers.go). shared: not flagged
+	// only because of that share (z and onset are then the undiscounted
+	// ones): it moved, with its peers.
 	peerShare float64
+	shared    bool
 	// baseline is the raw baseline median; factor converts a transformed
 	// deviation back to raw units (raw = median + (x - median)·factor).
 	baseline, factor float64

@@ -124,6 +124,37 @@ func (v *zview) normalTail(j int, sign float64) bool {
 	return sum/float64(len(v.tail[j])) < 1
 }
 
+// sustainedAt finds the peak of z and whether it left (-th, th) on the
+// peak's side for need of some w consecutive rows.
+func sustainedAt(z []float64, th float64, w, need int) (int, bool) {
+	n := len(z)
+	peak := 0
+	for i := range n {
+		if math.Abs(z[i]) > math.Abs(z[peak]) {
+			peak = i
+		}
+	}
+	if n == 0 || math.Abs(z[peak]) < th {
+		return peak, false
+	}
+	sign := 1.0
+	if z[peak] < 0 {
+		sign = -1
+	}
+	for i := 0; i+need <= n; i++ {
+		cnt := 0
+		for k := i; k < min(i+w, n); k++ {
+			if sign*z[k] >= th {
+				cnt++
+			}
+		}
+		if cnt >= need {
+			return peak, true
+		}
+	}
+	return peak, false
+}
+
 // departures counts the window's rows where column j is off its
 // baseline median, and gives the first of them (-1: none).
 func (v *zview) departures(j int) (first, count int) {
@@ -234,13 +265,30 @@ func (sc *scored) univariatePass(v *zview, th float64, w int, peers map[int][]in
 						dn[i+1]++
 					}
 				}
-				m.peakRow, m.z, m.onset, m.flagged, m.early, m.peerShare = peak, z[peak], -1, false, false, 0
+				m.peakRow, m.z, m.onset, m.flagged, m.early, m.peerShare, m.shared = peak, z[peak], -1, false, false, 0, false
 				if c != nil && rawPeak > 0 {
 					m.peerShare = 1 - math.Abs(z[peak])/rawPeak
+				}
+				// Flagged but for its peers' share: keep what it did
+				// undiscounted, as shared.
+				shared := func() {
+					if c == nil || rawPeak < th {
+						return
+					}
+					v.column(j, z)
+					if pk, ok := sustainedAt(z, th, w, need); ok {
+						m.shared, m.peakRow, m.z = true, pk, z[pk]
+						sign := 1.0
+						if z[pk] < 0 {
+							sign = -1
+						}
+						m.onset, _ = onsetOf(z, y, sign, pk, th, w)
+					}
 				}
 				first, departed := v.departures(j)
 				failing := v.failOn[j] && departed >= 2
 				if !failing && (n == 0 || math.Abs(z[peak]) < th) {
+					shared()
 					continue
 				}
 				sign := 1.0
@@ -261,6 +309,7 @@ func (sc *scored) univariatePass(v *zview, th float64, w int, peers map[int][]in
 					continue
 				}
 				if !sustained {
+					shared()
 					continue
 				}
 				m.flagged = true
