@@ -122,7 +122,9 @@ const (
 // expectedMetrics lists what an expert would look at for a fault of kind on
 // cause, given the flow around it: up are the upstream senders into
 // cause's agent (tier-1 sinks for a collector), peers the other
-// collectors.
+// collectors (all of them for a fault on a web server). The list is what
+// the fault can do; the suite scores against those that did move
+// (scenario.observed).
 func expectedMetrics(kind Kind, cause ref, up, peers []string, fl *layout) []Metric {
 	host := cause.host
 	ag := fl.agentOf(host)
@@ -150,6 +152,15 @@ func expectedMetrics(kind Kind, cause ref, up, peers []string, fl *layout) []Met
 	// shed: what a collector refuses goes to the other collectors.
 	shed := func() {
 		if !fl.isCollector(host) {
+			return
+		}
+		for _, h := range peers {
+			add(ref{h, fl.agentOf(h), SourceName, kSource}.m("EventAcceptedRate", "up", "symptom"))
+		}
+	}
+	// downstream: more sent by a web server arrives at the collectors.
+	downstream := func() {
+		if fl.isCollector(host) {
 			return
 		}
 		for _, h := range peers {
@@ -220,10 +231,12 @@ func expectedMetrics(kind Kind, cause ref, up, peers []string, fl *layout) []Met
 			src.m("AppendBatchReceivedRate", "up", "cause"),
 			ch.m("EventPutSuccessRate", "up", "symptom"),
 			sk.m("EventDrainSuccessRate", "up", "symptom"))
+		downstream()
 	case ErrorStorm:
 		add(src.m("EventReceivedRate", "up", "cause"),
 			src.m("EventAcceptedRate", "up", "cause"),
 			sk.m("EventDrainSuccessRate", "up", "symptom"))
+		downstream()
 	}
 	return out
 }

@@ -750,9 +750,11 @@ func (e *explainer) secondary(nd *node, j int) bool {
 		return true
 	case nd.sig.refusing && strings.Contains(s.Metric, "Take"):
 		return true
-	case m.peerShare >= 0.5:
+	case m.peerShare >= 0.5 && nd.level != levelFlow:
 		// Most of its change happened on the other hosts' same series
-		// too (their disks read at once): not this component's story.
+		// too (their disks read at once): not this host's or process's
+		// story. (Flow components that moved with their peers are on
+		// the way of the change: the collectors behind a flash crowd.)
 		return true
 	case nd.role == RoleCause && len(nd.reached) == 0 && nd.strength < loneZ:
 		// A small change that nothing followed (z +3.9 of one process's
