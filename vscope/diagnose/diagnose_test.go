@@ -416,6 +416,7 @@ func TestSpreadRules(t *testing.T) {
 	topo := &Topology{Edges: []Edge{
 		{From: Endpoint{"w1", "web", "k1"}, To: Endpoint{"h2", "col", "r1"}},
 		{From: Endpoint{"w1", "web", "k1"}, To: Endpoint{"h3", "col", "r1"}},
+		{From: Endpoint{"w2", "web", "k1"}, To: Endpoint{"h2", "col", "r1"}},
 	}}
 	cases := []struct {
 		name    string
@@ -425,6 +426,9 @@ func TestSpreadRules(t *testing.T) {
 		symptom string      // must be a symptom
 		first   string      // the first ranked metric, host/component/metric
 		before  [][2]string // pairs of metrics ranked in this order
+		// after: pairs of metrics of which at least one is ranked after
+		// the first metric named (a twin listed later).
+		after [][3]string
 	}{
 		{
 			// More arriving at the web server does not explain less
@@ -514,6 +518,43 @@ func TestSpreadRules(t *testing.T) {
 			},
 		},
 	}
+	cases = append(cases, []struct {
+		name    string
+		cols    []col
+		cause   string
+		not     string
+		symptom string
+		first   string
+		before  [][2]string
+		after   [][3]string
+	}{
+		{
+			// Both quantiles of the slow sink's batches tell one
+			// change: the channel it fills comes before the second.
+			name: "twins",
+			cols: []col{
+				{ser("w1", "web", "k1", "sink", "batch_duration_p50_seconds"), func(i int, n float64) float64 { return step(i, 0, 0.001, 0.3) + 1e-5*n }},
+				{ser("w1", "web", "k1", "sink", "batch_duration_p99_seconds"), func(i int, n float64) float64 { return step(i, 0, 0.004, 0.3) + 1e-4*n }},
+				{ser("w1", "web", "c1", "channel", "ChannelSize"), func(i int, n float64) float64 { return step(i, 1, 0, 268) + n }},
+				{ser("w1", "web", "r1", "source", "EventAcceptedRate"), func(i int, n float64) float64 { return 1000 + 30*n }},
+			},
+			cause: "w1/web/k1",
+			after: [][3]string{{"w1/c1/ChannelSize", "w1/k1/batch_duration_p50_seconds", "w1/k1/batch_duration_p99_seconds"}},
+		},
+		{
+			// The link into collector h2 slowed: both web servers'
+			// sinks wait on it alike. Shared with their peers, their
+			// waiting is no cause, and it is the collector's symptom.
+			name: "shared by the senders",
+			cols: []col{
+				{ser("w1", "web", "k1", "sink", "batch_duration_p50_seconds"), func(i int, n float64) float64 { return step(i, 0, 0.001, 0.15) + 1e-5*n }},
+				{ser("w2", "web", "k1", "sink", "batch_duration_p50_seconds"), func(i int, n float64) float64 { return step(i, 0, 0.001, 0.15) + 1e-5*n }},
+				{ser("h2", "col", "r1", "source", "EventReceivedRate"), func(i int, n float64) float64 { return step(i, 0, 1000, 150) + 30*n }},
+			},
+			cause:   "h2/col/r1",
+			symptom: "w1/web/k1",
+		},
+	}...)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(7, 7))
@@ -538,6 +579,11 @@ func TestSpreadRules(t *testing.T) {
 			for _, b := range tc.before {
 				if x, y := rank[b[0]], rank[b[1]]; x == 0 || y == 0 || x > y {
 					t.Errorf("%s ranked %d, %s %d: want the first before the second", b[0], x, b[1], y)
+				}
+			}
+			for _, b := range tc.after {
+				if x, y, z := rank[b[0]], rank[b[1]], rank[b[2]]; x == 0 || y == 0 || z == 0 || x > max(y, z) {
+					t.Errorf("%s ranked %d, %s %d, %s %d: want the first before one of the others", b[0], x, b[1], y, b[2], z)
 				}
 			}
 			if c := r.Components[0]; c.Name() != tc.cause || c.Role != RoleCause {

@@ -360,7 +360,7 @@ func (nd *node) summarise(pr *prepared, sc *scored) {
 	var shared []int
 	for _, j := range nd.metrics {
 		switch {
-		case ms[j].shared && ms[j].onset > 0:
+		case ms[j].shared && !ms[j].early:
 			shared = append(shared, j)
 		case !ms[j].flagged:
 		case ms[j].early && sc.inWindow:

@@ -283,6 +283,7 @@ func (sc *scored) univariatePass(v *zview, th float64, w int, peers map[int][]in
 							sign = -1
 						}
 						m.onset, _ = onsetOf(z, y, sign, pk, th, w)
+						m.early = m.onset == 0 && !v.normalTail(j, sign)
 					}
 				}
 				first, departed := v.departures(j)
