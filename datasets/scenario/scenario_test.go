@@ -100,3 +100,59 @@ func TestMatches(t *testing.T) {
 func diagnoseComp(host, agent, comp string) diagnose.ComponentResult {
 	return diagnose.ComponentResult{Host: host, Agent: agent, Component: comp}
 }
+
+// TestScoreBySignal: two series of one signal hit once, a repeat takes a
+// place and hits nothing, and only the expected metrics that moved count.
+func TestScoreBySignal(t *testing.T) {
+	m := func(host, agent, comp, kind, metric, change string) faults.Metric {
+		return faults.Metric{Host: host, Agent: agent, Component: comp, Kind: kind, Metric: metric, Change: change}
+	}
+	tr := faults.Truth{Endpoint: "web-01/web/k1", Host: "web-01", Agent: "web", Component: "k1", Metrics: []faults.Metric{
+		m("web-01", "web", "k1", "sink", "batch_duration_p99_seconds", "up"),
+		m("web-01", "web", "k1", "sink", "batch_duration_p50_seconds", "up"),
+		m("web-01", "web", "c1", "channel", "ChannelFillPercentage", "up"),
+		m("web-01", "web", "k1", "sink", "EventDrainSuccessRate", "down"),
+	}}
+	ranked := func(ids ...string) *diagnose.Result {
+		d := &diagnose.Result{Components: []diagnose.ComponentResult{diagnoseComp("web-01", "web", "k1")}}
+		for _, id := range ids {
+			var h, a, c, x string
+			fmt.Sscanf(id, "%s %s %s %s", &h, &a, &c, &x)
+			d.Ranking = append(d.Ranking, diagnose.RankedMetric{Host: h, Agent: a, Component: c, Metric: x})
+		}
+		return d
+	}
+	var r Run
+	// p50 hits the batch duration, p99 repeats it, the channel's size
+	// is its fill: 3 signals expected, hits at 1 and 3.
+	d := ranked("web-01 web k1 batch_duration_p50_seconds", "web-01 web k1 batch_duration_p99_seconds",
+		"web-01 web c1 ChannelSize", "web-02 web k1 BatchEmptyRate", "web-01 web go heap_goal_bytes")
+	Score(d, tr, tr.Metrics, &r)
+	want := (1 + 1.0/2 + 2.0/3 + 2.0/3 + 2.0/3) / 5
+	if math.Abs(r.Avg5-want) > 1e-9 {
+		t.Errorf("avg5 %v, want %v", r.Avg5, want)
+	}
+	// By name: p50 and p99 are hits, the size is not the fill.
+	if want := (1 + 1 + 2.0/3 + 2.0/4 + 2.0/4) / 5; math.Abs(r.Avg5Series-want) > 1e-9 {
+		t.Errorf("avg5 by series %v, want %v", r.Avg5Series, want)
+	}
+	if r.AC1 != 1 || r.Expected != 4 || r.Observed != 4 {
+		t.Errorf("ac1 %v expected %d observed %d", r.AC1, r.Expected, r.Observed)
+	}
+	// Only the batch duration moved: one signal, ranked first.
+	Score(d, tr, tr.Metrics[:2], &r)
+	if r.Avg5 != 1 || r.Observed != 2 || len(r.Moved) != 2 {
+		t.Errorf("moved only: avg5 %v observed %d moved %v", r.Avg5, r.Observed, r.Moved)
+	}
+	// A killed agent: every series of it is the one fact.
+	gone := faults.Truth{Endpoint: "col-01/col/process", Host: "col-01", Agent: "col", Component: "process", Metrics: []faults.Metric{
+		m("col-01", "col", "process", "process", "cpu_user_seconds_per_second", "absent"),
+		m("col-01", "col", "r1", "source", "EventAcceptedRate", "absent"),
+		m("col-02", "col", "r1", "source", "EventAcceptedRate", "up"),
+	}}
+	d = ranked("col-01 col process cpu_system_seconds_per_second", "col-01 col k1 EventDrainSuccessRate", "col-02 col c1 EventPutSuccessRate")
+	Score(d, gone, gone.Metrics, &r)
+	if want := (1 + 1.0/2 + 2.0/2 + 2.0/2 + 2.0/2) / 5; math.Abs(r.Avg5-want) > 1e-9 {
+		t.Errorf("gone: avg5 %v, want %v", r.Avg5, want)
+	}
+}
