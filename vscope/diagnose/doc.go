@@ -60,7 +60,17 @@
 //     point, when the baseline's last points already showed it, is early:
 //     a drift (memory growth) or an older change, set aside when other
 //     metrics change inside the window. (With a normal baseline tail it
-//     began as the window did.)
+//     began as the window did.) A count of failures that was flat (none)
+//     through the baseline is flagged once it leaves that value in two
+//     rows, however far apart (a client retrying a dead server every few
+//     seconds).
+//  5a. Peers. The same metric of the same component on other hosts is a
+//     metric's peer (peers.go): the part of a change its peers share is
+//     taken off before flagging. A metric flagged but for that share is
+//     kept as shared: a component whose only changes are shared can be a
+//     symptom of a cause (the senders to one slow collector all wait on
+//     it), never a cause, and is nothing when no cause explains it.
+//     Failure counts are not discounted.
 //  6. Components. Metrics group into components (host, agent, component:
 //     r1, c1, k1) and host-level groups (a host's cpu, memory, disks; the
 //     agent process; its Go runtime). A component's onset is the earliest
@@ -113,7 +123,20 @@
 //     one series of a process gone, a single fact; the takes of a channel
 //     that refused puts); then the next cause; then
 //     the rest by score. A source's failures to write into a channel that
-//     refused them count as that channel's own.
+//     refused them count as that channel's own. Every tree's primary
+//     metrics come before any tree's secondary ones. Secondary too: a
+//     process's or host's change traced to a flow component (its I/O and
+//     CPU moving with the events), a host's or process's change mostly
+//     shared with its peers on other hosts (every disk read at once), the
+//     metrics of a small lone cause (|z| < 5, nothing followed), and a
+//     twin: a metric measuring what one ranked before it already shows,
+//     when both moved the same way (p50 and p99 of one histogram, a
+//     source's received and accepted events, a channel's size and fill,
+//     the events at the two ends of a hand-off inside an agent, a host's
+//     CPU percentages, the series of a host's components gone together).
+//     The first places then go to distinct changes. Events are conserved
+//     along a flow: a rise upstream does not explain one ten times larger
+//     behind it.
 //  9. Vertical guidance. A cause on the host level with components of an
 //     agent on that host as symptoms is interference on the host; whether
 //     the agent process's own CPU rose says whether the agent itself or
