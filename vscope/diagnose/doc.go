@@ -64,18 +64,18 @@
 //     through the baseline is flagged once it leaves that value in two
 //     rows, however far apart (a client retrying a dead server every few
 //     seconds).
-//  5a. Peers. The same metric of the same component on other hosts is a
+//  6. Peers. The same metric of the same component on other hosts is a
 //     metric's peer (peers.go): the part of a change its peers share is
 //     taken off before flagging. A metric flagged but for that share is
 //     kept as shared: a component whose only changes are shared can be a
 //     symptom of a cause (the senders to one slow collector all wait on
 //     it), never a cause, and is nothing when no cause explains it.
 //     Failure counts are not discounted.
-//  6. Components. Metrics group into components (host, agent, component:
+//  7. Components. Metrics group into components (host, agent, component:
 //     r1, c1, k1) and host-level groups (a host's cpu, memory, disks; the
 //     agent process; its Go runtime). A component's onset is the earliest
 //     onset of its flagged metrics.
-//  7. Cause and symptom. Flow edges come from the topology (source ->
+//  8. Cause and symptom. Flow edges come from the topology (source ->
 //     channel -> sink, forward sink -> the collector's forward source) and,
 //     inside an agent without given edges, from the metric names (every
 //     source -> every channel -> every sink). Anomalous component U
@@ -114,7 +114,7 @@
 //     log(1 + |z|) of its own change (a process gone weighs most). Without edges between agents,
 //     agents are taken as connected in an unknown direction and ordered by
 //     onset alone (the result says so).
-//  8. Ranking. Cause by cause, in the components' order: the cause's
+//  9. Ranking. Cause by cause, in the components' order: the cause's
 //     flagged metrics (latency, failures, fill, configuration and resource
 //     use before rates, because they explain them: a slow sink drains
 //     less, not the other way round), then those of the symptoms traced to
@@ -137,7 +137,7 @@
 //     The first places then go to distinct changes. Events are conserved
 //     along a flow: a rise upstream does not explain one ten times larger
 //     behind it.
-//  9. Vertical guidance. A cause on the host level with components of an
+//  10. Vertical guidance. A cause on the host level with components of an
 //     agent on that host as symptoms is interference on the host; whether
 //     the agent process's own CPU rose says whether the agent itself or
 //     another process is busy. A cause in a component on a host whose own
