@@ -127,8 +127,7 @@
 //     metrics come before any tree's secondary ones. Secondary too: a
 //     process's or host's change traced to a flow component (its I/O and
 //     CPU moving with the events), a host's or process's change mostly
-//     shared with its peers on other hosts (every disk read at once), the
-//     metrics of a small lone cause (|z| < 5, nothing followed), and a
+//     shared with its peers on other hosts (every disk read at once), and a
 //     twin: a metric measuring what one ranked before it already shows,
 //     when both moved the same way (p50 and p99 of one histogram, a
 //     source's received and accepted events, a channel's size and fill,

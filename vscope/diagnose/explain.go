@@ -756,11 +756,6 @@ func (e *explainer) secondary(nd *node, j int) bool {
 		// story. (Flow components that moved with their peers are on
 		// the way of the change: the collectors behind a flash crowd.)
 		return true
-	case nd.role == RoleCause && len(nd.reached) == 0 && nd.strength < loneZ:
-		// A small change that nothing followed (z +3.9 of one process's
-		// reads) is as likely chance as a cause: it comes after what the
-		// causes that spread tell.
-		return true
 	case nd.role == RoleSymptom && nd.level != levelFlow && e.followsFlow(nd):
 		// A process's or host's I/O, CPU and memory moving because a flow
 		// component moved more or fewer events: the flow's own metrics
@@ -786,10 +781,6 @@ func (e *explainer) followsFlow(nd *node) bool {
 	}
 	return false
 }
-
-// loneZ is the strength (|z|) below which a cause nothing followed is
-// listed with the secondary metrics.
-const loneZ = 5
 
 // goneLead is the series that tells of a flow component gone: the first
 // flagged event rate it moved (received, drained), else its top metric.
