@@ -554,6 +554,18 @@ func TestSpreadRules(t *testing.T) {
 			cause:   "h2/col/r1",
 			symptom: "w1/web/k1",
 		},
+		{
+			// The agent's GC storms as its input rises 13 %: that much
+			// more input does not make the process use 30 times the CPU.
+			name: "cpu out of proportion",
+			cols: []col{
+				{ser("w1", "web", "r1", "source", "EventAcceptedRate"), func(i int, n float64) float64 { return step(i, 0, 790, 890) + 8*n }},
+				{ser("w1", "web", "process", "process", "cpu_user_seconds_per_second"), func(i int, n float64) float64 { return step(i, 0, 0.04, 1.2) + 0.004*n }},
+				{ser("w1", "web", "go", "runtime", "gc_cycles_per_second"), func(i int, n float64) float64 { return step(i, 0, 0.5, 60) + 0.2*n }},
+				{ser("w1", "web", "go", "runtime", "gc_cpu_seconds_per_second"), func(i int, n float64) float64 { return step(i, 0, 0.002, 0.5) + 0.001*n }},
+			},
+			cause: "w1/web/go",
+		},
 	}...)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
