@@ -104,6 +104,7 @@ func TestSignal(t *testing.T) {
 		{{"w", "web", "c1", "EventPutSuccessRate"}, {"w", "web", "r1", "EventAcceptedRate"}},
 		{{"w", "web", "c1", "EventTakeSuccessRate"}, {"w", "web", "k1", "EventDrainSuccessRate"}},
 		{{"w", "", "cpu", "idle_percent"}, {"w", "", "cpu", "user_percent"}},
+		{{"w", "web", "process", "cpu_system_seconds_per_second"}, {"w", "web", "process", "cpu_user_seconds_per_second"}},
 		{{"col-01", "col", "process", "cpu_user_seconds_per_second"}, {"col-01", "col", "k1", "EventDrainSuccessRate"}},
 	}
 	differ := [][2][4]string{

@@ -252,7 +252,8 @@ func expectedMetrics(kind Kind, cause ref, up, peers []string, fl *layout) []Met
 // hand-off inside an agent, whose agents are all SourceName ->
 // ChannelName -> SinkName (the source's accepted are the channel's puts,
 // the channel's takes the sink's drained); a host's CPU user, system and
-// idle percentages (idle is what the others leave). gone names the agents
+// idle percentages (idle is what the others leave); a process's user and
+// system CPU time. gone names the agents
 // (host/agent) whose process died: every series of such an agent tells
 // the one fact that it is gone. The signal is host/agent/component/name
 // with the representative's component and name.
@@ -276,6 +277,8 @@ func Signal(host, agent, comp, metric string, gone map[string]bool) string {
 		comp, metric = SinkName, "EventDrainSuccessRate"
 	case agent == "" && comp == "cpu" && (metric == "user_percent" || metric == "system_percent" || metric == "idle_percent"):
 		metric = "busy_percent"
+	case comp == "process" && (metric == "cpu_user_seconds_per_second" || metric == "cpu_system_seconds_per_second"):
+		metric = "cpu_seconds_per_second"
 	}
 	return host + "/" + agent + "/" + comp + "/" + metric
 }

@@ -648,8 +648,8 @@ func (e *explainer) ranking() {
 // quantiles of one histogram, a source's received and accepted events, a
 // channel's size and fill, the events at the two ends of a hand-off inside
 // an agent (a source's accepted are its channel's puts, a channel's takes
-// its sink's drained), a host's CPU percentages, the series of a host's
-// components gone together. Each pair must also have moved the same way:
+// its sink's drained), a host's CPU percentages, a process's user and
+// system CPU, the series of a host's components gone together. Each pair must also have moved the same way:
 // when a channel refuses, the received events rise as the accepted fall,
 // and both stay. One signal then takes one place
 // among the first ones, and the next places go to what else changed. It
@@ -713,7 +713,8 @@ func (e *explainer) signal(j int) (string, bool) {
 		i, name = one(nd.in, "source"), "EventAcceptedRate"
 	case nd.key.Kind == "channel" && name == "EventTakeSuccessRate" && one(nd.out, "sink") >= 0:
 		i, name = one(nd.out, "sink"), "EventDrainSuccessRate"
-	case nd.level == levelHost && nd.key.Component == "cpu" && strings.HasSuffix(name, "_percent"):
+	case nd.level == levelHost && nd.key.Component == "cpu" && strings.HasSuffix(name, "_percent"),
+		isProcess(nd) && strings.HasPrefix(name, "cpu_") && strings.HasSuffix(name, "_seconds_per_second"):
 		name = "cpu"
 	}
 	return fmt.Sprint(i, " ", name), false
@@ -755,6 +756,11 @@ func (e *explainer) secondary(nd *node, j int) bool {
 		// too (their disks read at once): not this host's or process's
 		// story. (Flow components that moved with their peers are on
 		// the way of the change: the collectors behind a flash crowd.)
+		return true
+	case nd.role == RoleSymptom && nd.level == levelHost && nd.parent >= 0 && isProcess(e.g.nodes[nd.parent]) &&
+		(metricKind(s) == mkBusy || metricKind(s) == mkIdle):
+		// A host's CPU rising with its agent process's is that
+		// process's CPU counted again.
 		return true
 	case nd.role == RoleSymptom && nd.level != levelFlow && e.followsFlow(nd):
 		// A process's or host's I/O, CPU and memory moving because a flow
