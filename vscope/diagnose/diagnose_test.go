@@ -566,6 +566,19 @@ func TestSpreadRules(t *testing.T) {
 			},
 			cause: "w1/web/go",
 		},
+		{
+			// Seven times the events at the web server's source: its
+			// puts slow down and its process works more. The load is
+			// the cause, not the process.
+			name: "load that slows",
+			cols: []col{
+				{ser("w1", "web", "r1", "source", "EventAcceptedRate"), func(i int, n float64) float64 { return step(i, 0, 820, 5700) + 20*n }},
+				{ser("w1", "web", "r1", "source", "put_duration_p99_seconds"), func(i int, n float64) float64 { return step(i, 0, 0.0001, 0.004) + 1e-6*n }},
+				{ser("w1", "web", "process", "process", "cpu_user_seconds_per_second"), func(i int, n float64) float64 { return step(i, 0, 0.04, 0.16) + 0.004*n }},
+			},
+			cause: "w1/web/r1",
+			not:   "w1/web/process",
+		},
 	}...)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

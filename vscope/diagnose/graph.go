@@ -495,10 +495,13 @@ func (nd *node) summarise(pr *prepared, sc *scored) {
 			}
 		}
 	}
-	if nd.sig.backpressure {
+	nd.sig.latencyOnly = nd.sig.backpressure && !bpOther
+	// Slower with more events is not a load surge, unless the events at
+	// least doubled and only latency rose: a flash crowd slows the puts
+	// it makes.
+	if nd.sig.backpressure && !(nd.sig.latencyOnly && nd.sig.loadRatio >= 2) {
 		nd.sig.loadUp = false
 	}
-	nd.sig.latencyOnly = nd.sig.backpressure && !bpOther
 	nd.strength = 0
 	for _, j := range nd.flagged {
 		if z := math.Abs(ms[j].z); !math.IsNaN(z) {
