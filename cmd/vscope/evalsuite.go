@@ -45,8 +45,10 @@ by default, agents as processes, as vscope replay --flow local), replays web sto
 30s after), then diagnoses the fault window with the stretch before it as baseline and compares
 with the fault's truth: AC@1 and AC@3 for the root-cause component (host/agent/component as the
 truth names it, or one of its accepted alternatives), Avg@5 and HitRate@150% for the ranked
-metrics against the truth's expected metrics, and the time from the fault's start to a correct
-top-1 (diagnoses over growing windows). A run takes about 20-40 s.
+metrics against the truth's expected metrics that moved in the run, by signal (p50 and p99 of
+one histogram, a source's received and accepted events count once; avg5_series: every expected
+metric by series name), and the time from the fault's start to a correct top-1 (diagnoses over
+growing windows). A run takes about 20-40 s.
 
 --quick runs 8 kinds (the ones acting on the flow) at the collector placement with seed 1.
 Without it: every kind at both placements (flash_crowd and error_storm only on a web server,
