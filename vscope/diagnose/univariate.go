@@ -286,8 +286,12 @@ func (sc *scored) univariatePass(v *zview, th float64, w int, peers map[int][]in
 						m.early = m.onset == 0 && !v.normalTail(j, sign)
 					}
 				}
-				first, departed := v.departures(j)
-				failing := v.failOn[j] && departed >= 2
+				first, failing := -1, false
+				if v.failOn[j] {
+					var departed int
+					first, departed = v.departures(j)
+					failing = departed >= 2
+				}
 				if !failing && (n == 0 || math.Abs(z[peak]) < th) {
 					shared()
 					continue
