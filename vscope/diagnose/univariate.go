@@ -124,35 +124,39 @@ func (v *zview) normalTail(j int, sign float64) bool {
 	return sum/float64(len(v.tail[j])) < 1
 }
 
-// sustainedAt finds the peak of z and whether it left (-th, th) on the
-// peak's side for need of some w consecutive rows.
-func sustainedAt(z []float64, th float64, w, need int) (int, bool) {
+// excursion finds the peak of z, its side, and whether z passed th on
+// that side in need of some w consecutive rows (up and dn, of length
+// len(z)+1, are scratch for the counts).
+func excursion(z []float64, th float64, w, need int, up, dn []int) (peak int, sign float64, sustained bool) {
 	n := len(z)
-	peak := 0
 	for i := range n {
 		if math.Abs(z[i]) > math.Abs(z[peak]) {
 			peak = i
 		}
+		up[i+1], dn[i+1] = up[i], dn[i]
+		if z[i] >= th {
+			up[i+1]++
+		} else if z[i] <= -th {
+			dn[i+1]++
+		}
 	}
-	if n == 0 || math.Abs(z[peak]) < th {
-		return peak, false
-	}
-	sign := 1.0
-	if z[peak] < 0 {
+	sign = 1
+	if n > 0 && z[peak] < 0 {
 		sign = -1
 	}
+	if n == 0 || math.Abs(z[peak]) < th {
+		return peak, sign, false
+	}
+	count := up
+	if sign < 0 {
+		count = dn
+	}
 	for i := 0; i+need <= n; i++ {
-		cnt := 0
-		for k := i; k < min(i+w, n); k++ {
-			if sign*z[k] >= th {
-				cnt++
-			}
-		}
-		if cnt >= need {
-			return peak, true
+		if count[min(i+w, n)]-count[i] >= need {
+			return peak, sign, true
 		}
 	}
-	return peak, false
+	return peak, sign, false
 }
 
 // departures counts the window's rows where column j is off its
@@ -249,81 +253,46 @@ func (sc *scored) univariatePass(v *zview, th float64, w int, peers map[int][]in
 				m := &sc.metrics[j]
 				c := common[j]
 				v.column(j, z)
-				peak, rawPeak := 0, 0.0
+				rawPeak := 0.0
 				for i := range n {
 					rawPeak = math.Max(rawPeak, math.Abs(z[i]))
 					if c != nil {
 						z[i] = discount(z[i], float64(c[i]))
 					}
-					if math.Abs(z[i]) > math.Abs(z[peak]) {
-						peak = i
-					}
-					up[i+1], dn[i+1] = up[i], dn[i]
-					if z[i] >= th {
-						up[i+1]++
-					} else if z[i] <= -th {
-						dn[i+1]++
-					}
 				}
+				peak, sign, sustained := excursion(z, th, w, need, up, dn)
 				m.peakRow, m.z, m.onset, m.flagged, m.early, m.peerShare, m.shared = peak, z[peak], -1, false, false, 0, false
 				if c != nil && rawPeak > 0 {
 					m.peerShare = 1 - math.Abs(z[peak])/rawPeak
 				}
-				// Flagged but for its peers' share: keep what it did
-				// undiscounted, as shared.
-				shared := func() {
-					if c == nil || rawPeak < th {
-						return
-					}
-					v.column(j, z)
-					if pk, ok := sustainedAt(z, th, w, need); ok {
-						m.shared, m.peakRow, m.z = true, pk, z[pk]
-						sign := 1.0
-						if z[pk] < 0 {
-							sign = -1
-						}
-						m.onset, _ = onsetOf(z, y, sign, pk, th, w)
-						m.early = m.onset == 0 && !v.normalTail(j, sign)
-					}
+				// onset dates the excursion to peak. One from the first
+				// row began before the window, unless the baseline's last
+				// points were normal: then it began as the window did (a
+				// window opened at a fault's start) and is as much a
+				// change inside it as any.
+				onset := func(peak int, sign float64) {
+					m.onset, _ = onsetOf(z, y, sign, peak, th, w)
+					m.early = m.onset == 0 && !v.normalTail(j, sign)
 				}
-				first, failing := -1, false
+				first, departed := -1, 0
 				if v.failOn[j] {
-					var departed int
 					first, departed = v.departures(j)
-					failing = departed >= 2
 				}
-				if !failing && (n == 0 || math.Abs(z[peak]) < th) {
-					shared()
-					continue
-				}
-				sign := 1.0
-				if z[peak] < 0 {
-					sign = -1
-				}
-				sustained := false
-				for i := 0; i+need <= n && !sustained; i++ {
-					end := min(i+w, n)
-					cnt := up[end] - up[i]
-					if sign < 0 {
-						cnt = dn[end] - dn[i]
+				switch {
+				case sustained:
+					m.flagged = true
+					onset(peak, sign)
+				case departed >= 2:
+					m.flagged, m.onset = true, first
+				case c != nil && rawPeak >= th:
+					// Flagged but for its peers' share: keep what it did
+					// undiscounted, as shared.
+					v.column(j, z)
+					if pk, sg, ok := excursion(z, th, w, need, up, dn); ok {
+						m.shared, m.peakRow, m.z = true, pk, z[pk]
+						onset(pk, sg)
 					}
-					sustained = cnt >= need
 				}
-				if failing && !sustained {
-					m.flagged, m.onset, m.early = true, first, false
-					continue
-				}
-				if !sustained {
-					shared()
-					continue
-				}
-				m.flagged = true
-				m.onset, _ = onsetOf(z, y, sign, peak, th, w)
-				// An excursion from the first row began before the window,
-				// unless the baseline's last points were normal: then it
-				// began as the window did (a window opened at a fault's
-				// start) and is as much a change inside it as any.
-				m.early = m.onset == 0 && !v.normalTail(j, sign)
 			}
 		}(g)
 	}
