@@ -646,14 +646,14 @@ func (e *explainer) ranking() {
 // twins moves a primary metric that measures what a metric before it in
 // order already shows to the secondary place of its role (role + 2): two
 // quantiles of one histogram, a source's received and accepted events, a
-// channel's size and fill, the events at the two ends of a hand-off inside
-// an agent (a source's accepted are its channel's puts, a channel's takes
-// its sink's drained), a host's CPU percentages, a process's user and
-// system CPU, the series of a host's components gone together. Each pair must also have moved the same way:
-// when a channel refuses, the received events rise as the accepted fall,
-// and both stay. One signal then takes one place
-// among the first ones, and the next places go to what else changed. It
-// reports whether any moved.
+// channel's size and fill, the events at the two ends of a hand-off
+// inside an agent (a source's accepted are its channel's puts, a
+// channel's takes its sink's drained), a host's CPU percentages, a
+// process's user and system CPU, the series of a host's components gone
+// together. Each pair must also have moved the same way: when a channel
+// refuses, the received events rise as the accepted fall, and both stay.
+// One signal then takes one place among the first ones, and the next
+// places go to what else changed. It reports whether any moved.
 func (e *explainer) twins(order, role []int) bool {
 	first := map[string][]int{}
 	moved := false
@@ -661,10 +661,10 @@ func (e *explainer) twins(order, role []int) bool {
 		if role[j] > 1 {
 			continue
 		}
-		k, gone := e.signal(j)
+		k, anyWay := e.signal(j)
 		twin := false
 		for _, i := range first[k] {
-			if gone || e.together(i, j, strings.HasSuffix(k, " cpu")) {
+			if anyWay || e.sameWay(i, j) {
 				twin = true
 				break
 			}
@@ -680,7 +680,8 @@ func (e *explainer) twins(order, role []int) bool {
 }
 
 // signal names what metric j measures for twins (node and name), and
-// whether it is a gone agent's.
+// whether its twins count however they moved: the series of an agent
+// gone, and CPU use against CPU idle (a mirror).
 func (e *explainer) signal(j int) (string, bool) {
 	s, m := e.pr.series[j], e.sc.metrics[j]
 	i := e.g.byKey[compKey{s.Host, s.Agent, s.Component, s.Kind}]
@@ -689,43 +690,56 @@ func (e *explainer) signal(j int) (string, bool) {
 		// An agent gone takes the host's series it reported with it.
 		return "gone " + s.Host, true
 	}
-	name := s.Metric
-	if q := strings.LastIndex(name, "_p"); q > 0 {
-		if rest := name[q+2:]; len(rest) > 0 && rest[0] >= '0' && rest[0] <= '9' {
-			k := strings.IndexFunc(rest, func(r rune) bool { return r < '0' || r > '9' })
-			if k > 0 {
-				name = name[:q] + rest[k:]
-			}
-		}
-	}
+	// The agent's own end of a hand-off: the one source feeding a
+	// channel, the one sink draining it (-1: none, or several).
 	one := func(ix []int, kind string) int {
 		if len(ix) == 1 && sameAgent(e.g.nodes[ix[0]], nd) && e.g.nodes[ix[0]].key.Kind == kind {
 			return ix[0]
 		}
 		return -1
 	}
+	name := quantileBase(s.Metric)
 	switch {
 	case name == "ChannelSize":
 		name = "ChannelFillPercentage"
 	case name == "EventReceivedRate":
 		name = "EventAcceptedRate"
-	case nd.key.Kind == "channel" && name == "EventPutSuccessRate" && one(nd.in, "source") >= 0:
-		i, name = one(nd.in, "source"), "EventAcceptedRate"
-	case nd.key.Kind == "channel" && name == "EventTakeSuccessRate" && one(nd.out, "sink") >= 0:
-		i, name = one(nd.out, "sink"), "EventDrainSuccessRate"
+	case nd.key.Kind == "channel" && name == "EventPutSuccessRate":
+		if src := one(nd.in, "source"); src >= 0 {
+			i, name = src, "EventAcceptedRate"
+		}
+	case nd.key.Kind == "channel" && name == "EventTakeSuccessRate":
+		if sink := one(nd.out, "sink"); sink >= 0 {
+			i, name = sink, "EventDrainSuccessRate"
+		}
 	case nd.level == levelHost && nd.key.Component == "cpu" && strings.HasSuffix(name, "_percent"),
 		isProcess(nd) && strings.HasPrefix(name, "cpu_") && strings.HasSuffix(name, "_seconds_per_second"):
-		name = "cpu"
+		return fmt.Sprint(i, " cpu"), true
 	}
 	return fmt.Sprint(i, " ", name), false
 }
 
-// together reports whether metrics i and j told the same change: they
-// moved the same way (for a mirror, such as idle against user CPU, any
-// way).
-func (e *explainer) together(i, j int, mirror bool) bool {
+// quantileBase is a quantile's metric name without its quantile
+// (batch_duration_p99_seconds: batch_duration_seconds); other names as
+// they are.
+func quantileBase(name string) string {
+	q := strings.LastIndex(name, "_p")
+	if q <= 0 {
+		return name
+	}
+	rest := name[q+2:]
+	k := strings.IndexFunc(rest, func(r rune) bool { return r < '0' || r > '9' })
+	if k <= 0 {
+		return name
+	}
+	return name[:q] + rest[k:]
+}
+
+// sameWay reports whether metrics i and j moved the same way (or both
+// stopped).
+func (e *explainer) sameWay(i, j int) bool {
 	zi, zj := e.sc.metrics[i].z, e.sc.metrics[j].z
-	return mirror || math.IsNaN(zi) == math.IsNaN(zj) && (zi > 0) == (zj > 0)
+	return math.IsNaN(zi) == math.IsNaN(zj) && (zi > 0) == (zj > 0)
 }
 
 // secondary reports whether metric j of node nd tells its part of the
