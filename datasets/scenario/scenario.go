@@ -388,25 +388,30 @@ func KeptRuns(dir string) ([]string, error) {
 // step, with the run's topology.
 func Diagnose(ctx context.Context, cfg Config, res *faults.Result, tr faults.Truth) (*diagnose.Result, error) {
 	cfg.defaults()
-	d, _, err := diagnoseAt(ctx, cfg, res, tr, nil)
+	st, err := store.OpenDuckDB(ctx, res.StorePath, store.Options{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	d, _, err := diagnoseAt(ctx, st, cfg, res, tr, nil)
 	return d, err
+}
+
+// baseline is how long before the fault the diagnosis' baseline reaches:
+// the Lead, after the warm-up.
+func baseline(cfg Config, res *faults.Result, tr faults.Truth) time.Duration {
+	return min(tr.Start.Sub(res.Start), time.Duration(float64(cfg.Lead)/cfg.Speed))
 }
 
 // diagnoseAt diagnoses the window from the fault's start to each of at
 // (the fault's end when empty), returning the last diagnosis and the
 // first time whose top-1 component is the truth's (zero: none).
-func diagnoseAt(ctx context.Context, cfg Config, res *faults.Result, tr faults.Truth, at []time.Time) (*diagnose.Result, time.Time, error) {
-	st, err := store.OpenDuckDB(ctx, res.StorePath, store.Options{ReadOnly: true})
-	if err != nil {
-		return nil, time.Time{}, err
-	}
-	defer st.Close()
+func diagnoseAt(ctx context.Context, st store.Store, cfg Config, res *faults.Result, tr faults.Truth, at []time.Time) (*diagnose.Result, time.Time, error) {
 	topo, err := diagnose.ReadTopologyFile(res.TopologyPath)
 	if err != nil {
 		return nil, time.Time{}, err
 	}
-	// The baseline is the Lead before the fault, after the warm-up.
-	base := min(tr.Start.Sub(res.Start), time.Duration(float64(cfg.Lead)/cfg.Speed))
+	base := baseline(cfg, res, tr)
 	if base < 10*cfg.SampleInterval {
 		return nil, time.Time{}, fmt.Errorf("baseline %v too short", base)
 	}
@@ -435,12 +440,17 @@ func diagnoseAt(ctx context.Context, cfg Config, res *faults.Result, tr faults.T
 
 // score diagnoses the run's store and compares it with the truth.
 func score(ctx context.Context, cfg Config, res *faults.Result, tr faults.Truth, r *Run) error {
-	d, _, err := diagnoseAt(ctx, cfg, res, tr, nil)
+	st, err := store.OpenDuckDB(ctx, res.StorePath, store.Options{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	d, _, err := diagnoseAt(ctx, st, cfg, res, tr, nil)
 	if err != nil {
 		return err
 	}
 	r.Status = d.Status
-	seen, err := observed(ctx, cfg, res, tr)
+	seen, err := observed(ctx, st, cfg, res, tr)
 	if err != nil {
 		return err
 	}
@@ -451,7 +461,7 @@ func score(ctx context.Context, cfg Config, res *faults.Result, tr faults.Truth,
 			at = append(at, t)
 		}
 		if len(at) > 0 {
-			_, first, err := diagnoseAt(ctx, cfg, res, tr, at)
+			_, first, err := diagnoseAt(ctx, st, cfg, res, tr, at)
 			if err == nil && !first.IsZero() {
 				r.TTD = math.Round(first.Sub(tr.Start).Seconds()*100) / 100
 			}
@@ -497,20 +507,14 @@ func metricID(host, agent, comp, metric string) string {
 // ("up": above it; "down": below it), or for "absent" a step of the fault
 // without a value. Chance puts a point or two of a noisy rate past that
 // range, not a quarter of them; a count of failures flat through the
-// baseline (none) needs one point off its value. The truth lists what the fault
-// should do to the flow; whether it did depends on the load and the
+// baseline (none) needs one point off its value. The truth lists what the
+// fault should do to the flow; whether it did depends on the load and the
 // machine (a channel of capacity 200 never fills when its sink keeps
 // up), and an expert points at what happened. The check reads the raw
 // series, not the diagnosis. All are returned when none moved.
-func observed(ctx context.Context, cfg Config, res *faults.Result, tr faults.Truth) ([]faults.Metric, error) {
-	st, err := store.OpenDuckDB(ctx, res.StorePath, store.Options{ReadOnly: true})
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
-	base := min(tr.Start.Sub(res.Start), time.Duration(float64(cfg.Lead)/cfg.Speed))
+func observed(ctx context.Context, st store.Store, cfg Config, res *faults.Result, tr faults.Truth) ([]faults.Metric, error) {
 	step := cfg.SampleInterval
-	from := tr.Start.Add(-base).Truncate(step)
+	from := tr.Start.Add(-baseline(cfg, res, tr)).Truncate(step)
 	m, err := st.Read(ctx, store.Query{From: from, To: tr.End, Step: step})
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", res.StorePath, err)
