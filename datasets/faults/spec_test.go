@@ -97,32 +97,28 @@ func TestTruthRoundTrip(t *testing.T) {
 
 func TestSignal(t *testing.T) {
 	gone := map[string]bool{"col-01/col": true}
-	same := [][2][4]string{
-		{{"w", "web", "k1", "batch_duration_p50_seconds"}, {"w", "web", "k1", "batch_duration_p99_seconds"}},
-		{{"w", "web", "c1", "ChannelSize"}, {"w", "web", "c1", "ChannelFillPercentage"}},
-		{{"w", "web", "r1", "EventReceivedRate"}, {"w", "web", "r1", "EventAcceptedRate"}},
-		{{"w", "web", "c1", "EventPutSuccessRate"}, {"w", "web", "r1", "EventAcceptedRate"}},
-		{{"w", "web", "c1", "EventTakeSuccessRate"}, {"w", "web", "k1", "EventDrainSuccessRate"}},
-		{{"w", "", "cpu", "idle_percent"}, {"w", "", "cpu", "user_percent"}},
-		{{"w", "web", "process", "cpu_system_seconds_per_second"}, {"w", "web", "process", "cpu_user_seconds_per_second"}},
-		{{"col-01", "col", "process", "cpu_user_seconds_per_second"}, {"col-01", "col", "k1", "EventDrainSuccessRate"}},
-	}
-	differ := [][2][4]string{
-		{{"w", "web", "k1", "batch_duration_p50_seconds"}, {"w", "web", "r1", "put_duration_p50_seconds"}},
-		{{"w", "web", "c1", "EventPutSuccessRate"}, {"w", "web", "c1", "EventTakeSuccessRate"}},
-		{{"w", "web", "r1", "EventAcceptedRate"}, {"v", "web", "r1", "EventAcceptedRate"}},
-		{{"w", "", "disk:vda", "busy_percent"}, {"w", "", "cpu", "user_percent"}},
-		{{"col-02", "col", "k1", "EventDrainSuccessRate"}, {"col-01", "col", "k1", "EventDrainSuccessRate"}},
+	cases := []struct {
+		a, b [4]string
+		same bool
+	}{
+		{[4]string{"w", "web", "k1", "batch_duration_p50_seconds"}, [4]string{"w", "web", "k1", "batch_duration_p99_seconds"}, true},
+		{[4]string{"w", "web", "c1", "ChannelSize"}, [4]string{"w", "web", "c1", "ChannelFillPercentage"}, true},
+		{[4]string{"w", "web", "r1", "EventReceivedRate"}, [4]string{"w", "web", "r1", "EventAcceptedRate"}, true},
+		{[4]string{"w", "web", "c1", "EventPutSuccessRate"}, [4]string{"w", "web", "r1", "EventAcceptedRate"}, true},
+		{[4]string{"w", "web", "c1", "EventTakeSuccessRate"}, [4]string{"w", "web", "k1", "EventDrainSuccessRate"}, true},
+		{[4]string{"w", "", "cpu", "idle_percent"}, [4]string{"w", "", "cpu", "user_percent"}, true},
+		{[4]string{"w", "web", "process", "cpu_system_seconds_per_second"}, [4]string{"w", "web", "process", "cpu_user_seconds_per_second"}, true},
+		{[4]string{"col-01", "col", "process", "cpu_user_seconds_per_second"}, [4]string{"col-01", "col", "k1", "EventDrainSuccessRate"}, true},
+		{[4]string{"w", "web", "k1", "batch_duration_p50_seconds"}, [4]string{"w", "web", "r1", "put_duration_p50_seconds"}, false},
+		{[4]string{"w", "web", "c1", "EventPutSuccessRate"}, [4]string{"w", "web", "c1", "EventTakeSuccessRate"}, false},
+		{[4]string{"w", "web", "r1", "EventAcceptedRate"}, [4]string{"v", "web", "r1", "EventAcceptedRate"}, false},
+		{[4]string{"w", "", "disk:vda", "busy_percent"}, [4]string{"w", "", "cpu", "user_percent"}, false},
+		{[4]string{"col-02", "col", "k1", "EventDrainSuccessRate"}, [4]string{"col-01", "col", "k1", "EventDrainSuccessRate"}, false},
 	}
 	sig := func(x [4]string) string { return Signal(x[0], x[1], x[2], x[3], gone) }
-	for _, p := range same {
-		if a, b := sig(p[0]), sig(p[1]); a != b {
-			t.Errorf("%v and %v: %s != %s", p[0], p[1], a, b)
-		}
-	}
-	for _, p := range differ {
-		if a, b := sig(p[0]), sig(p[1]); a == b {
-			t.Errorf("%v and %v: both %s", p[0], p[1], a)
+	for _, c := range cases {
+		if a, b := sig(c.a), sig(c.b); (a == b) != c.same {
+			t.Errorf("%v (%s) and %v (%s): same %v, want %v", c.a, a, c.b, b, a == b, c.same)
 		}
 	}
 }

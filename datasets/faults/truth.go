@@ -149,18 +149,12 @@ func expectedMetrics(kind Kind, cause ref, up, peers []string, fl *layout) []Met
 			}
 		}
 	}
-	// shed: what a collector refuses goes to the other collectors.
-	shed := func() {
-		if !fl.isCollector(host) {
-			return
-		}
-		for _, h := range peers {
-			add(ref{h, fl.agentOf(h), SourceName, kSource}.m("EventAcceptedRate", "up", "symptom"))
-		}
-	}
-	// downstream: more sent by a web server arrives at the collectors.
-	downstream := func() {
-		if fl.isCollector(host) {
+	// peersLoad adds more arriving at the peers (the collectors), for a
+	// fault on a collector when onCollector (what it refuses goes to the
+	// others) and else for one on a web server (more sent arrives at
+	// them).
+	peersLoad := func(onCollector bool) {
+		if fl.isCollector(host) != onCollector {
 			return
 		}
 		for _, h := range peers {
@@ -199,7 +193,7 @@ func expectedMetrics(kind Kind, cause ref, up, peers []string, fl *layout) []Met
 			src.m("EventAcceptedRate", "down", "symptom"),
 			sk.m("EventDrainSuccessRate", "down", "symptom"))
 		upstream([2]string{"ChannelFillPercentage", "up"})
-		shed()
+		peersLoad(true)
 	case GCStorm:
 		add(gort.m("gc_cycles_per_second", "up", "cause"),
 			gort.m("gc_cpu_seconds_per_second", "up", "cause"),
@@ -224,19 +218,19 @@ func expectedMetrics(kind Kind, cause ref, up, peers []string, fl *layout) []Met
 			src.m("EventAcceptedRate", "down", "cause"),
 			sk.m("EventDrainSuccessRate", "down", "symptom"))
 		upstream([2]string{"ChannelFillPercentage", "up"})
-		shed()
+		peersLoad(true)
 	case FlashCrowd:
 		add(src.m("EventReceivedRate", "up", "cause"),
 			src.m("EventAcceptedRate", "up", "cause"),
 			src.m("AppendBatchReceivedRate", "up", "cause"),
 			ch.m("EventPutSuccessRate", "up", "symptom"),
 			sk.m("EventDrainSuccessRate", "up", "symptom"))
-		downstream()
+		peersLoad(false)
 	case ErrorStorm:
 		add(src.m("EventReceivedRate", "up", "cause"),
 			src.m("EventAcceptedRate", "up", "cause"),
 			sk.m("EventDrainSuccessRate", "up", "symptom"))
-		downstream()
+		peersLoad(false)
 	}
 	return out
 }
