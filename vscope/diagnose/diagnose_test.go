@@ -517,17 +517,6 @@ func TestSpreadRules(t *testing.T) {
 				{"h2/r1/EventReceivedRate", "h2/k1/batch_duration_p50_seconds"},
 			},
 		},
-	}
-	cases = append(cases, []struct {
-		name    string
-		cols    []col
-		cause   string
-		not     string
-		symptom string
-		first   string
-		before  [][2]string
-		after   [][3]string
-	}{
 		{
 			// Both quantiles of the slow sink's batches tell one
 			// change: the channel it fills comes before the second.
@@ -579,7 +568,7 @@ func TestSpreadRules(t *testing.T) {
 			cause: "w1/web/r1",
 			not:   "w1/web/process",
 		},
-	}...)
+	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(7, 7))
