@@ -47,7 +47,10 @@ travels upstream, rate changes travel downstream, and a busy host slows what run
 topology within an agent is inferred from the metric names; between agents give it with --conf
 (the agents' Flume files: forward/avro sinks are matched to the forward sources on their ports) or
 --topology (JSON: {"edges": [{"from": "a1/k1", "to": "col/r1"}], "paths": [["a1/r1", "a1/c1",
-"a1/k1", "col/r1"]]}; endpoints are agent/component or host/agent/component).
+"a1/k1", "col/r1"]]}; endpoints are agent/component or host/agent/component). Hosts that share
+one machine's CPUs (VMs or containers on one node) are listed under "machines":
+{"node-7": ["web-01", "col-01"]}; a host whose CPU use rose by a quarter of the machine then
+explains the slowdown of the others' components (contention), after its own.
 
 With fewer than --min-baseline points of baseline it falls back to robust z-scores per metric
 and says so. The store file is opened read-only; while an agent or collector holds it for

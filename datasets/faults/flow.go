@@ -454,7 +454,9 @@ func (f *Flow) confText(p *proc) string {
 // disk_full fault needs only a small tmpfs.
 const minSpace = 8 << 20
 
-// writeTopology writes the flow graph for vscope diagnose.
+// writeTopology writes the flow graph for vscope diagnose, and that every
+// emulated host is on this one machine: they share its CPUs, so one host's
+// busy CPU slows the others' agents.
 func (f *Flow) writeTopology() error {
 	var paths [][]string
 	ep := func(h, comp string) string { return h + "/" + f.lay.agentOf(h) + "/" + comp }
@@ -463,7 +465,14 @@ func (f *Flow) writeTopology() error {
 			paths = append(paths, []string{ep(t, SourceName), ep(t, ChannelName), ep(t, SinkName), ep(c, SourceName), ep(c, ChannelName), ep(c, SinkName)})
 		}
 	}
-	b, err := json.MarshalIndent(map[string]any{"paths": paths}, "", "  ")
+	machine, err := os.Hostname()
+	if err != nil || machine == "" {
+		machine = "localhost"
+	}
+	b, err := json.MarshalIndent(map[string]any{
+		"paths":    paths,
+		"machines": map[string][]string{machine: slices.Concat(f.lay.tier1, f.lay.cols)},
+	}, "", "  ")
 	if err != nil {
 		return err
 	}

@@ -293,6 +293,9 @@ func TestParseTopology(t *testing.T) {
 	f(`{"edges": [{"from": "a/k1", "to": "h/b/r1"}]}`, 1, "")
 	f(`{"paths": [["a/r1", "a/c1", "a/k1"]]}`, 2, "")
 	f(`{"edges": [{"from": "k1", "to": "b/r1"}]}`, 0, "want agent/component")
+	f(`{"paths": [["a/r1", "a/c1"]], "machines": {"m1": ["h1", "h2"], "m2": ["h3"]}}`, 1, "")
+	f(`{"machines": {"m1": ["h1", "h2"], "m2": ["h2"]}}`, 0, "host h2 is already on machine m1")
+	f(`{"machines": {"m1": ["h1/a"]}}`, 0, `machines.m1: host "h1/a"`)
 	f(`{"edgs": []}`, 0, "unknown field")
 	f(`[`, 0, "topology")
 }
@@ -429,6 +432,8 @@ func TestSpreadRules(t *testing.T) {
 		// after: pairs of metrics of which at least one is ranked after
 		// the first metric named (a twin listed later).
 		after [][3]string
+		// shared: every host is on one machine (Topology.Machine).
+		shared bool
 	}{
 		{
 			// More arriving at the web server does not explain less
@@ -568,6 +573,34 @@ func TestSpreadRules(t *testing.T) {
 			cause: "w1/web/r1",
 			not:   "w1/web/process",
 		},
+		{
+			// A busy process on host w1 takes 40 % of the machine that
+			// w1 shares with h2: w1's sink slows, and so does h2's, by
+			// more. Contention explains both; w1's own comes first.
+			name: "contention on a shared machine",
+			cols: []col{
+				{ser("w1", "", "cpu", "host", "user_percent"), func(i int, n float64) float64 { return step(i, 0, 2, 42) + 0.5*n }},
+				{ser("w1", "web", "k1", "sink", "batch_duration_p50_seconds"), func(i int, n float64) float64 { return step(i, 0, 0.001, 0.003) + 1e-5*n }},
+				{ser("h2", "col", "k1", "sink", "batch_duration_p50_seconds"), func(i int, n float64) float64 { return step(i, 1, 0.001, 0.02) + 1e-5*n }},
+				{ser("h2", "col", "r1", "source", "EventReceivedRate"), func(i int, n float64) float64 { return 1000 + 30*n }},
+			},
+			shared:  true,
+			cause:   "w1/cpu",
+			symptom: "h2/col/k1",
+			before:  [][2]string{{"w1/k1/batch_duration_p50_seconds", "h2/k1/batch_duration_p50_seconds"}},
+		},
+		{
+			// Five points more CPU on w1 do not make h2's sink 300 ms
+			// slower, shared machine or not.
+			name: "contention out of proportion",
+			cols: []col{
+				{ser("w1", "", "cpu", "host", "user_percent"), func(i int, n float64) float64 { return step(i, 0, 2, 7) + 0.2*n }},
+				{ser("h2", "col", "k1", "sink", "batch_duration_p50_seconds"), func(i int, n float64) float64 { return step(i, 1, 0.001, 0.3) + 1e-5*n }},
+				{ser("h2", "col", "r1", "source", "EventReceivedRate"), func(i int, n float64) float64 { return 1000 + 30*n }},
+			},
+			shared: true,
+			cause:  "h2/col/k1",
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -579,6 +612,9 @@ func TestSpreadRules(t *testing.T) {
 			in := input(brows, wrows, series, func(i, j int) float64 { return tc.cols[j].f(i, rng.NormFloat64()) })
 			o := opts(brows, wrows)
 			o.Topology = topo
+			if tc.shared {
+				o.Topology = &Topology{Edges: topo.Edges, Machine: map[string]string{"w1": "m", "w2": "m", "h2": "m", "h3": "m"}}
+			}
 			r := mustAnalyze(t, in, o)
 			if len(r.Components) == 0 {
 				t.Fatalf("no components: %q", r.Summary)

@@ -87,7 +87,11 @@
 //     travels upstream, so a downstream component explains an upstream one
 //     that shows back-pressure; rate changes travel downstream; a busy host
 //     (CPU, load, GC, disk) slows what runs on it, and a load surge makes
-//     its host busy. Host-level explanations need the two onsets within a
+//     its host busy. Hosts the topology places on one machine
+//     (Topology.Machine: VMs or containers on a node, a local flow's
+//     emulated hosts) share its CPUs: a host whose CPU use rose by a
+//     quarter of the machine's capacity also slows the components of the
+//     others there (held up or passing on less, never busier). Host-level explanations need the two onsets within a
 //     Window of each other: contention acts at once, unlike back-pressure,
 //     which takes the time a channel needs to fill. A component that
 //     stopped reporting altogether is the extreme of slow. What travels
@@ -127,8 +131,9 @@
 //     metrics come before any tree's secondary ones. Secondary too: a
 //     process's or host's change traced to a flow component (its I/O and
 //     CPU moving with the events), a host's or process's change mostly
-//     shared with its peers on other hosts (every disk read at once), and a
-//     twin: a metric measuring what one ranked before it already shows,
+//     shared with its peers on other hosts (every disk read at once), a
+//     component on another host slowed by contention for a shared machine,
+//     and a twin: a metric measuring what one ranked before it already shows,
 //     when both moved the same way (p50 and p99 of one histogram, a
 //     source's received and accepted events, a channel's size and fill,
 //     the events at the two ends of a hand-off inside an agent, a host's

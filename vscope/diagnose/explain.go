@@ -439,10 +439,13 @@ func (e *explainer) causeWhy(i int) string {
 	nd := e.g.nodes[i]
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s", e.describe(nd.top), e.when(nd.onset))
-	symptoms := 0
+	symptoms, contended := 0, 0
 	for _, x := range e.g.nodes {
 		if x.role == RoleSymptom && x.root == i {
 			symptoms++
+			if e.contended(x) {
+				contended++
+			}
 		}
 	}
 	related, onHost := e.connectedFlagged(i)
@@ -462,6 +465,9 @@ func (e *explainer) causeWhy(i int) string {
 	}
 	if symptoms > 0 {
 		fmt.Fprintf(&b, "; %d symptom(s) follow from it", symptoms)
+	}
+	if contended > 0 {
+		fmt.Fprintf(&b, ", %d of them on other hosts of its machine, slowed by contention for its CPUs", contended)
 	}
 	if nd.level == levelFlow && !e.hostLevelFlagged(nd.key.Host) {
 		fmt.Fprintf(&b, "; host %s's own metrics look normal, so the cause is in the component, not the machine", nd.key.Host)
@@ -499,6 +505,8 @@ func (e *explainer) symptomWhy(i int) string {
 		fmt.Fprintf(&b, "%s: interference on the host", pw)
 	case relFlowOnHost:
 		fmt.Fprintf(&b, "%s on the same host: its load", pw)
+	case relMachine:
+		fmt.Fprintf(&b, "%s, whose host shares a machine with %s: contention for its CPUs", pw, nd.key.Host)
 	default:
 		fmt.Fprintf(&b, "%s on the same host", pw)
 	}
@@ -781,6 +789,25 @@ func (e *explainer) secondary(nd *node, j int) bool {
 		// component moved more or fewer events: the flow's own metrics
 		// tell that first.
 		return true
+	case nd.role == RoleSymptom && e.contended(nd):
+		// Slowed on another host by contention for a shared machine: a
+		// side effect, after what the cause did on its own host.
+		return true
+	}
+	return false
+}
+
+// contended reports whether a symptom on another host than its cause was
+// reached through contention for a machine the hosts share.
+func (e *explainer) contended(nd *node) bool {
+	if nd.root < 0 || e.g.nodes[nd.root].key.Host == nd.key.Host {
+		return false
+	}
+	for k := 0; nd.role == RoleSymptom && nd.parent >= 0 && k < len(e.g.nodes); k++ {
+		if nd.relation == relMachine {
+			return true
+		}
+		nd = e.g.nodes[nd.parent]
 	}
 	return false
 }

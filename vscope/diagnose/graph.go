@@ -60,6 +60,9 @@ type signature struct {
 	// cpuRatio is the largest ratio of a flagged CPU use's peak to its
 	// baseline (floored at 10 % of a CPU; 0: no CPU use flagged up).
 	cpuRatio float64
+	// hostCPUUp is the largest rise of a host's flagged CPU percentage
+	// (user or system), in points of the machine's capacity.
+	hostCPUUp float64
 	// config: a configured size (a channel's capacity) changed. Load,
 	// contention or back-pressure do not change a configuration: it is
 	// set, and so explained by nothing.
@@ -112,9 +115,10 @@ type graph struct {
 	assumed    bool
 	edges      int
 	crossAgent int
-	reach      map[int][]bool // downstream reachability, computed lazily
-	reachUp    map[int][]bool // upstream reachability, computed lazily
-	window     int            // the analysis' Window, in points
+	reach      map[int][]bool    // downstream reachability, computed lazily
+	reachUp    map[int][]bool    // upstream reachability, computed lazily
+	window     int               // the analysis' Window, in points
+	machine    map[string]string // host -> the machine it shares (Topology.Machine)
 }
 
 func levelOf(s store.Series) int {
@@ -198,6 +202,9 @@ const precSecondary = 3
 func buildGraph(pr *prepared, sc *scored, topo *Topology, window int) *graph {
 	series := pr.series
 	g := &graph{byKey: map[compKey]int{}, reach: map[int][]bool{}, reachUp: map[int][]bool{}, window: window}
+	if topo != nil {
+		g.machine = topo.Machine
+	}
 	for j, s := range series {
 		k := compKey{s.Host, s.Agent, s.Component, s.Kind}
 		i, ok := g.byKey[k]
@@ -488,6 +495,9 @@ func (nd *node) summarise(pr *prepared, sc *scored) {
 				if floor := cpuFloor(series[j]); floor > 0 {
 					nd.sig.cpuRatio = math.Max(nd.sig.cpuRatio, pr.rawAt(sc, ms[j].peakRow, j)/math.Max(ms[j].baseline, floor))
 				}
+				if hostCPU(series[j]) {
+					nd.sig.hostCPUUp = math.Max(nd.sig.hostCPUUp, pr.rawAt(sc, ms[j].peakRow, j)-ms[j].baseline)
+				}
 			}
 		case mkIdle:
 			if !up {
@@ -570,6 +580,7 @@ const (
 	relFlowOnHost // u is a flow component on host-level node v's host
 	relSameHost   // two host-level or process nodes of one host
 	relSibling    // flow nodes of two agents fed by one upstream node
+	relMachine    // u is a host-level or process node of another host on v's machine
 )
 
 func (g *graph) relation(u, v int) int {
@@ -592,6 +603,9 @@ func (g *graph) relation(u, v int) int {
 		}
 		return relNone
 	case a.key.Host != b.key.Host:
+		if a.level != levelFlow && b.level == levelFlow && g.coLocated(a.key.Host, b.key.Host) {
+			return relMachine
+		}
 		return relNone
 	case a.level != levelFlow && b.level == levelFlow:
 		if a.key.Agent != "" && a.key.Agent != b.key.Agent {
@@ -605,6 +619,16 @@ func (g *graph) relation(u, v int) int {
 		return relFlowOnHost
 	}
 	return relSameHost
+}
+
+// machineShare is the rise of a host's CPU use, in points of the
+// machine's capacity, that contends with the other hosts on its machine.
+const machineShare = 25
+
+// coLocated: two hosts share one machine.
+func (g *graph) coLocated(h1, h2 string) bool {
+	m, ok := g.machine[h1]
+	return ok && m == g.machine[h2]
 }
 
 // explains reports whether anomalous node u explains anomalous node v:
@@ -642,7 +666,15 @@ func (g *graph) explains(u, v, tol int) (bool, int) {
 	// A host or process slows what runs on it only by contention: its
 	// CPU, load, GC or disk busier. (A process's memory growing, a NIC's
 	// rate moving, do not slow a component by themselves.)
-	if rel == relHostOfFlow && !a.sig.busyUp {
+	if (rel == relHostOfFlow || rel == relMachine) && !a.sig.busyUp {
+		return false, rel
+	}
+	// On another host of the same machine, a host's CPU slows a
+	// component only when it took a large part of the machine (a quarter
+	// of its capacity; 5 points more on one host are not what makes
+	// another host's sink 300 ms slower), and only slows it: a component
+	// there is held up, or passes on less, never busier.
+	if rel == relMachine && (a.sig.hostCPUUp < machineShare || b.sig.loadUp || !(b.sig.backpressure || b.sig.rateDown)) {
 		return false, rel
 	}
 	// Contention acts at once, unlike back-pressure, which takes the time
@@ -650,7 +682,7 @@ func (g *graph) explains(u, v, tol int) (bool, int) {
 	// component's load its host) only when they changed within Window
 	// points of each other; an earlier, unrelated burst on a shared
 	// machine does not.
-	if (rel == relHostOfFlow || rel == relFlowOnHost) && dv-du > max(tol, g.window) {
+	if (rel == relHostOfFlow || rel == relFlowOnHost || rel == relMachine) && dv-du > max(tol, g.window) {
 		return false, rel
 	}
 	// Along the flow, only what travels explains: back-pressure (latency,
@@ -737,7 +769,7 @@ func (g *graph) explains(u, v, tol int) (bool, int) {
 		return b.sig.backpressure || (a.sig.backpressure && b.sig.rateDown && !b.sig.rateUp), rel
 	case relUpstream:
 		return !b.sig.backpressure || (a.sig.rateUp && b.sig.rateUp), rel
-	case relHostOfFlow:
+	case relHostOfFlow, relMachine:
 		return !b.sig.loadUp, rel
 	case relFlowOnHost:
 		// A load surge makes its host busy, a reconfigured component its
@@ -765,10 +797,15 @@ func cpuFloor(s store.Series) float64 {
 	switch {
 	case strings.HasPrefix(m, "cpu_") && strings.HasSuffix(m, "_seconds_per_second"), m == "gc_cpu_seconds_per_second":
 		return 0.1
-	case s.Kind == "host" && (m == "user_percent" || m == "system_percent"):
+	case hostCPU(s):
 		return 10
 	}
 	return 0
+}
+
+// hostCPU is a host's CPU use in percent of its capacity.
+func hostCPU(s store.Series) bool {
+	return s.Kind == "host" && (s.Metric == "user_percent" || s.Metric == "system_percent")
 }
 
 // sameAgent: two nodes of one agent on one host.

@@ -54,6 +54,12 @@ type Edge struct {
 // agent); edges between agents come only from here.
 type Topology struct {
 	Edges []Edge
+	// Machine maps a host to the physical machine it shares with other
+	// hosts (virtual machines or containers on one node, or the emulated
+	// hosts of a local flow): their components compete for its CPUs, so
+	// one host's busy CPU can slow another's. Hosts not in it are
+	// machines of their own.
+	Machine map[string]string
 	// Source says where the edges came from ("file", "config").
 	Source []string
 }
@@ -64,6 +70,12 @@ func (t *Topology) Merge(o *Topology) {
 		return
 	}
 	t.Edges = append(t.Edges, o.Edges...)
+	for h, m := range o.Machine {
+		if t.Machine == nil {
+			t.Machine = map[string]string{}
+		}
+		t.Machine[h] = m
+	}
 	for _, s := range o.Source {
 		if !contains(t.Source, s) {
 			t.Source = append(t.Source, s)
@@ -80,16 +92,19 @@ func contains(xs []string, s string) bool {
 	return false
 }
 
-// topologyFile is the JSON form: edges, or paths (chains of endpoints).
+// topologyFile is the JSON form: edges, or paths (chains of endpoints),
+// and the machines that hosts share.
 //
 //	{"edges": [{"from": "a1/k1", "to": "col/r1"}],
-//	 "paths": [["a1/r1", "a1/c1", "a1/k1", "col/r1", "col/c1", "col/k1"]]}
+//	 "paths": [["a1/r1", "a1/c1", "a1/k1", "col/r1", "col/c1", "col/k1"]],
+//	 "machines": {"node-7": ["web-01", "col-01"]}}
 type topologyFile struct {
 	Edges []struct {
 		From string `json:"from"`
 		To   string `json:"to"`
 	} `json:"edges"`
-	Paths [][]string `json:"paths"`
+	Paths    [][]string          `json:"paths"`
+	Machines map[string][]string `json:"machines"`
 }
 
 // ParseTopology reads the JSON topology form (see ReadTopologyFile).
@@ -122,6 +137,26 @@ func ParseTopology(data []byte) (*Topology, error) {
 			add(p[i-1], p[i])
 		}
 	}
+	names := make([]string, 0, len(f.Machines))
+	for m := range f.Machines {
+		names = append(names, m)
+	}
+	sort.Strings(names)
+	for _, m := range names {
+		for _, h := range f.Machines[m] {
+			switch prev, dup := t.Machine[h]; {
+			case strings.TrimSpace(h) == "" || strings.Contains(h, "/"):
+				errs = append(errs, fmt.Sprintf("machines.%s: host %q: want a host name", m, h))
+			case dup:
+				errs = append(errs, fmt.Sprintf("machines.%s: host %s is already on machine %s", m, h, prev))
+			default:
+				if t.Machine == nil {
+					t.Machine = map[string]string{}
+				}
+				t.Machine[h] = m
+			}
+		}
+	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("topology: %s", strings.Join(errs, "; "))
 	}
@@ -131,10 +166,12 @@ func ParseTopology(data []byte) (*Topology, error) {
 // ReadTopologyFile reads a JSON topology file:
 //
 //	{"edges": [{"from": "a1/k1", "to": "col/r1"}, ...],
-//	 "paths": [["a1/r1", "a1/c1", "a1/k1", "col/r1"], ...]}
+//	 "paths": [["a1/r1", "a1/c1", "a1/k1", "col/r1"], ...],
+//	 "machines": {"node-7": ["web-01", "col-01"]}}
 //
 // An endpoint is agent/component, or host/agent/component when agent
-// names repeat across hosts.
+// names repeat across hosts. Machines (optional) lists the hosts that
+// share one physical machine's CPUs.
 func ReadTopologyFile(path string) (*Topology, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
