@@ -222,8 +222,7 @@ func runDemo(ctx context.Context, out, msg io.Writer, o demoOptions) error {
 		return errors.Join(runErr, err)
 	}
 	var run scenario.Run
-	run.Truth, run.Also = tr.Endpoint, tr.Also
-	scenario.Score(d, tr, tr.Metrics, &run)
+	scenario.Score(d, []faults.Truth{tr}, tr.Metrics, &run)
 	if err := writeReport(report, d); err != nil {
 		return errors.Join(runErr, err)
 	}

@@ -30,6 +30,7 @@ type suiteOptions struct {
 	dir        string
 	keep       bool
 	noTTD      bool
+	pairs      bool
 	exe        string
 	rescore    string
 }
@@ -52,11 +53,17 @@ growing windows). A run takes about 20-40 s.
 
 --quick runs 8 kinds (the ones acting on the flow) at the collector placement with seed 1.
 Without it: every kind at both placements (flash_crowd and error_storm only on a web server,
-collector_crash only on a collector) for each of --seeds. --runs N stops after N runs.`,
+collector_crash only on a collector) for each of --seeds. --runs N stops after N runs.
+
+--pairs injects two faults in each run: the case's own on web-01 or col-01, and a second one of
+another kind on web-02 or col-02, 30 s of log time later (each kind meets other partners under
+other seeds). AC@1 is then whether the first component is either fault's cause, AC@3 the share
+of the two found among the first three components; the metrics are scored against both truths.`,
 		Example: `  vscope eval suite --quick
   vscope eval suite --seeds 1,2,3 --format json > suite.json
   vscope eval suite --kinds slow_sink,gc_storm --placements collector
-  vscope eval suite --web-hosts 3 --collectors 3 --seeds 7`,
+  vscope eval suite --web-hosts 3 --collectors 3 --seeds 7
+  vscope eval suite --pairs --seeds 4 --keep --dir /tmp/pairs`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runEvalSuite(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), o)
@@ -75,6 +82,7 @@ collector_crash only on a collector) for each of --seeds. --runs N stops after N
 	f.StringVar(&o.dir, "dir", "", "parent of the run directories (default: a new one under the temp dir)")
 	f.BoolVar(&o.keep, "keep", false, "keep the run directories (stores, truth, topology)")
 	f.BoolVar(&o.noTTD, "no-ttd", false, "skip the time to a correct top-1 (the growing-window diagnoses)")
+	f.BoolVar(&o.pairs, "pairs", false, "two faults per run: a second of another kind on the second host (web-02, col-02)")
 	f.StringVar(&o.exe, "exe", "", "binary run as the flow's agents (default: this one)")
 	f.StringVar(&o.rescore, "rescore", "", "diagnose the runs kept under this directory (--keep) again instead of running new ones")
 	_ = f.MarkHidden("exe")
@@ -118,6 +126,9 @@ func runEvalSuite(ctx context.Context, out, msg io.Writer, o suiteOptions) error
 		seeds = []uint64{1}
 	}
 	cases := scenario.Cases(kinds, placements, seeds)
+	if o.pairs {
+		cases = scenario.Pairs(kinds, placements, seeds)
+	}
 	if o.runs > 0 && o.runs < len(cases) {
 		cases = cases[:o.runs]
 	}
@@ -155,7 +166,7 @@ func runEvalSuite(ctx context.Context, out, msg io.Writer, o suiteOptions) error
 		if r.Correct {
 			mark = "ok"
 		}
-		fmt.Fprintf(msg, "[%d/%d] %-30s truth %-16s top3 %s  %s (%.0fs)%s\n", i+1, len(cases), c, r.Truth,
+		fmt.Fprintf(msg, "[%d/%d] %-30s truth %-16s top3 %s  %s (%.0fs)%s\n", i+1, len(cases), c, runTruth(r),
 			strings.Join(r.Top3, " "), mark, r.Seconds, errSuffix(r.Err))
 		if !o.keep && r.Dir != "" {
 			os.RemoveAll(r.Dir)
@@ -167,6 +178,19 @@ func runEvalSuite(ctx context.Context, out, msg io.Writer, o suiteOptions) error
 		os.Remove(dir)
 	}
 	return writeSuite(out, o.format, scenario.Summarize(runs))
+}
+
+// runTruth is a run's truth for a progress line: its endpoint, or a
+// pair's two with the rank each was found at.
+func runTruth(r scenario.Run) string {
+	if len(r.Truths) < 2 {
+		return r.Truth
+	}
+	var parts []string
+	for i, t := range r.Truths {
+		parts = append(parts, fmt.Sprintf("%s(#%d)", t, r.Ranks[i]))
+	}
+	return strings.Join(parts, " ")
 }
 
 // rescoreSuite diagnoses the kept runs under o.rescore again.
@@ -193,7 +217,7 @@ func rescoreSuite(ctx context.Context, out, msg io.Writer, o suiteOptions) error
 		if r.Correct {
 			mark = "ok"
 		}
-		fmt.Fprintf(msg, "[%d/%d] %-30s truth %-16s top3 %s  %s%s\n", i+1, len(dirs), filepath.Base(d), r.Truth,
+		fmt.Fprintf(msg, "[%d/%d] %-30s truth %-16s top3 %s  %s%s\n", i+1, len(dirs), filepath.Base(d), runTruth(r),
 			strings.Join(r.Top3, " "), mark, errSuffix(r.Err))
 	}
 	return writeSuite(out, o.format, scenario.Summarize(runs))
@@ -207,7 +231,7 @@ func writeSuite(out io.Writer, format string, s scenario.Summary) error {
 	}
 	fmt.Fprintf(out, "%-17s %-9s %4s  %-18s %-50s %4s %5s %5s %6s\n", "fault", "placement", "seed", "truth", "top-3 components", "rank", "avg5", "hr150", "ttd_s")
 	for _, r := range s.Details {
-		fmt.Fprintf(out, "%-17s %-9s %4d  %-18s %-50s %4d %5.2f %5.2f %6.1f%s\n", r.Fault, r.Placement, r.Seed, r.Truth,
+		fmt.Fprintf(out, "%-17s %-9s %4d  %-18s %-50s %4d %5.2f %5.2f %6.1f%s\n", r.Fault, r.Placement, r.Seed, runTruth(r),
 			strings.Join(r.Top3, " "), r.Rank, r.Avg5, r.HitRate150, r.TTD, errSuffix(r.Err))
 	}
 	fmt.Fprintf(out, "runs %d (errors %d): AC@1 %.3f  AC@3 %.3f  Avg@5 %.3f (by series name %.3f)  HitRate@150%% %.3f  time to a correct top-1: median %.1fs (%d runs)\n",

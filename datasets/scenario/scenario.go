@@ -36,6 +36,16 @@
 // Avg5Series is Avg@5 by series name (host/agent/component/metric), the
 // stricter figure.
 //
+// # Pairs
+//
+// A pair (Pairs, vscope eval suite --pairs) injects a second fault of
+// another kind on the placement's second host (web-02, col-02), PairDelay
+// of log time after the first: two causes at about the same time, which
+// the suite's single faults never show. The diagnosis covers both faults'
+// time; AC@k is the share of the two causes among the first k components
+// (as many as k allows: AC@1 is whether the first is either), and the
+// metrics are scored against both truths' expected metrics.
+//
 // # Time to a correct top-1
 //
 // After the run, the store is diagnosed again over growing windows from
@@ -72,21 +82,41 @@ const (
 	Collector = "collector"
 )
 
-// Case is one scenario: a fault kind at a placement with a seed.
+// Case is one scenario: a fault kind at a placement with a seed, and
+// optionally a second fault (With, at WithPlacement) on the placement's
+// second host (web-02, col-02), starting PairDelay of log time after the
+// first: two things gone wrong at about the same time.
 type Case struct {
 	Kind      faults.Kind
 	Placement string
 	Seed      uint64
+
+	With          faults.Kind
+	WithPlacement string
 }
 
-// String is kind@placement#seed.
-func (c Case) String() string { return fmt.Sprintf("%s@%s#%d", c.Kind, c.Placement, c.Seed) }
+// PairDelay is the log time from a pair's first fault to its second.
+const PairDelay = 30 * time.Second
 
-// target is where the fault goes for a placement, "" if the kind has no
-// such placement (the generated faults only happen on web servers, a crash
-// only on a collector).
-func target(k faults.Kind, placement string) string {
-	host := "web-01"
+// String is kind@placement#seed, or kind@placement+kind@placement#seed
+// for a pair.
+func (c Case) String() string {
+	if c.With != "" {
+		return fmt.Sprintf("%s@%s+%s@%s#%d", c.Kind, c.Placement, c.With, c.WithPlacement, c.Seed)
+	}
+	return fmt.Sprintf("%s@%s#%d", c.Kind, c.Placement, c.Seed)
+}
+
+// target is where the fault goes for a placement on its first host
+// (web-01, col-01), or its second (web-02, col-02) when second; "" if the
+// kind has no such placement (the generated faults only happen on web
+// servers, a crash only on a collector).
+func target(k faults.Kind, placement string, second bool) string {
+	n := 1
+	if second {
+		n = 2
+	}
+	host := fmt.Sprintf("web-%02d", n)
 	if k == faults.CollectorCrash && placement != Collector {
 		// A tier-1 agent's memory channel dies with it: the flow refuses
 		// to kill it (the crash is a collector's fault).
@@ -96,7 +126,7 @@ func target(k faults.Kind, placement string) string {
 		if k.Generated() {
 			return ""
 		}
-		host = "col-01"
+		host = fmt.Sprintf("col-%02d", n)
 	}
 	switch k {
 	case faults.SlowSink:
@@ -140,8 +170,31 @@ func Cases(kinds []faults.Kind, placements []string, seeds []uint64) []Case {
 	for _, s := range seeds {
 		for _, k := range kinds {
 			for _, p := range placements {
-				if target(k, p) != "" {
-					out = append(out, Case{k, p, s})
+				if target(k, p, false) != "" {
+					out = append(out, Case{Kind: k, Placement: p, Seed: s})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// Pairs gives each of Cases(kinds, placements, seeds) a second fault of
+// another kind on the second host of its placement: the case that comes
+// 1+seed places later among the seed's cases, so that over seeds every
+// kind meets different partners. Kinds with no placement on a second host
+// are skipped as partners.
+func Pairs(kinds []faults.Kind, placements []string, seeds []uint64) []Case {
+	var out []Case
+	for _, s := range seeds {
+		one := Cases(kinds, placements, []uint64{s})
+		for i, c := range one {
+			for k := 1; k < len(one); k++ {
+				w := one[(i+int(s%uint64(len(one)))+k)%len(one)]
+				if w.Kind != c.Kind && target(w.Kind, w.Placement, true) != "" {
+					c.With, c.WithPlacement = w.Kind, w.Placement
+					out = append(out, c)
+					break
 				}
 			}
 		}
@@ -220,6 +273,10 @@ type Run struct {
 	// Truth is the truth's endpoint (Also the other accepted ones).
 	Truth string   `json:"truth"`
 	Also  []string `json:"also,omitempty"`
+	// For a pair, Truths are both faults' endpoints and Ranks the rank of
+	// the first component matching each (0: none).
+	Truths []string `json:"truths,omitempty"`
+	Ranks  []int    `json:"ranks,omitempty"`
 	// Top3 are the first three components of the diagnosis, TopMetrics
 	// its first five metrics (host/agent/component/metric).
 	Top3       []string `json:"top3"`
@@ -230,6 +287,8 @@ type Run struct {
 	Rank    int  `json:"rank"`
 	// AC1, AC3, Avg5, HitRate150 are this run's scores, Avg5 and
 	// HitRate150 by signal (Score); Avg5Series is Avg@5 by series name.
+	// With two faults AC@k is the share of them found in the first k
+	// components (k = 1: either).
 	AC1        float64 `json:"ac1"`
 	AC3        float64 `json:"ac3"`
 	Avg5       float64 `json:"avg5"`
@@ -259,6 +318,10 @@ func RunCase(ctx context.Context, cfg Config, c Case) Run {
 	cfg.defaults()
 	t0 := time.Now()
 	r := Run{Fault: string(c.Kind), Placement: c.Placement, Seed: c.Seed, TTD: -1}
+	if c.With != "" {
+		r.Fault += "+" + string(c.With)
+		r.Placement += "+" + c.WithPlacement
+	}
 	err := runCase(ctx, cfg, c, &r)
 	if err != nil {
 		r.Err = err.Error()
@@ -268,15 +331,15 @@ func RunCase(ctx context.Context, cfg Config, c Case) Run {
 }
 
 func runCase(ctx context.Context, cfg Config, c Case, r *Run) error {
-	tg := target(c.Kind, c.Placement)
-	if tg == "" {
-		return fmt.Errorf("%s has no %s placement", c.Kind, c.Placement)
-	}
-	spec, err := faults.ParseSpec(fmt.Sprintf("%s@%s,start=+%v,dur=%v%s", c.Kind, tg, cfg.Warmup+cfg.Lead, cfg.Dur, params(c.Kind)))
+	specs, err := caseSpecs(cfg, c)
 	if err != nil {
 		return err
 	}
-	r.Spec = spec.String()
+	var names []string
+	for _, sp := range specs {
+		names = append(names, sp.String())
+	}
+	r.Spec = strings.Join(names, " + ")
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return err
 	}
@@ -285,7 +348,11 @@ func runCase(ctx context.Context, cfg Config, c Case, r *Run) error {
 		return err
 	}
 	r.Dir = dir
-	ws := webstore.NewConfig(cfg.Warmup + cfg.Lead + cfg.Dur + cfg.After)
+	end := cfg.Warmup + cfg.Lead + cfg.Dur + cfg.After
+	if c.With != "" {
+		end += PairDelay
+	}
+	ws := webstore.NewConfig(end)
 	ws.Seed = c.Seed
 	ws.WebHosts = cfg.WebHosts
 	sc := faults.Scenario{
@@ -293,7 +360,7 @@ func runCase(ctx context.Context, cfg Config, c Case, r *Run) error {
 			Dir: dir, Collectors: cfg.Collectors, Command: cfg.Command, Env: cfg.Env,
 			SampleInterval: cfg.SampleInterval, Retry: time.Minute, Logger: cfg.Logger,
 		},
-		Webstore: &ws, Speed: cfg.Speed, Faults: []faults.Spec{spec},
+		Webstore: &ws, Speed: cfg.Speed, Faults: specs,
 	}
 	res, err := faults.Run(ctx, sc)
 	if res == nil {
@@ -304,16 +371,42 @@ func runCase(ctx context.Context, cfg Config, c Case, r *Run) error {
 		// are reported, the store is still diagnosed.
 		r.Err = err.Error()
 	}
-	if len(res.Truth) == 0 {
-		return errors.Join(err, errors.New("no truth recorded"))
+	if len(res.Truth) < len(specs) {
+		return errors.Join(err, fmt.Errorf("%d faults, %d truths recorded", len(specs), len(res.Truth)))
 	}
-	tr := res.Truth[0]
-	r.Truth, r.Also = tr.Endpoint, tr.Also
-	rec := record{Case: c.String(), Kind: string(c.Kind), Placement: c.Placement, Seed: c.Seed, Spec: r.Spec, Start: res.Start}
+	rec := record{Case: c.String(), Kind: r.Fault, Placement: r.Placement, Seed: c.Seed, Spec: r.Spec, Start: res.Start}
 	if b, jerr := json.MarshalIndent(rec, "", "  "); jerr == nil {
 		err = errors.Join(err, os.WriteFile(filepath.Join(dir, recordFile), append(b, '\n'), 0o644))
 	}
-	return errors.Join(err, score(ctx, cfg, res, tr, r))
+	return errors.Join(err, score(ctx, cfg, res, res.Truth, r))
+}
+
+// caseSpecs are the case's faults: the first after the warm-up and the
+// lead, a pair's second PairDelay later on the second host.
+func caseSpecs(cfg Config, c Case) ([]faults.Spec, error) {
+	type one struct {
+		kind      faults.Kind
+		placement string
+		second    bool
+		at        time.Duration
+	}
+	todo := []one{{c.Kind, c.Placement, false, cfg.Warmup + cfg.Lead}}
+	if c.With != "" {
+		todo = append(todo, one{c.With, c.WithPlacement, true, cfg.Warmup + cfg.Lead + PairDelay})
+	}
+	var specs []faults.Spec
+	for _, o := range todo {
+		tg := target(o.kind, o.placement, o.second)
+		if tg == "" {
+			return nil, fmt.Errorf("%s has no %s placement", o.kind, o.placement)
+		}
+		spec, err := faults.ParseSpec(fmt.Sprintf("%s@%s,start=+%v,dur=%v%s", o.kind, tg, o.at, cfg.Dur, params(o.kind)))
+		if err != nil {
+			return nil, err
+		}
+		specs = append(specs, spec)
+	}
+	return specs, nil
 }
 
 // recordFile is written into each run directory: what Rescore needs
@@ -353,11 +446,9 @@ func Rescore(ctx context.Context, cfg Config, dir string) Run {
 		if len(truth) == 0 {
 			return fmt.Errorf("%s: no truth recorded", dir)
 		}
-		tr := truth[0]
-		r.Truth, r.Also = tr.Endpoint, tr.Also
 		res := &faults.Result{Start: rec.Start, StorePath: filepath.Join(dir, "metrics.duckdb"),
 			TopologyPath: filepath.Join(dir, "topology.json")}
-		return score(ctx, cfg, res, tr, &r)
+		return score(ctx, cfg, res, truth, &r)
 	}()
 	if err != nil {
 		r.Err = err.Error()
@@ -393,8 +484,30 @@ func Diagnose(ctx context.Context, cfg Config, res *faults.Result, tr faults.Tru
 		return nil, err
 	}
 	defer st.Close()
-	d, _, err := diagnoseAt(ctx, st, cfg, res, tr, nil)
+	d, _, err := diagnoseAt(ctx, st, cfg, res, []faults.Truth{tr}, nil)
 	return d, err
+}
+
+// span is one truth covering several: from the first start to the last
+// end, with all their expected metrics, the first's endpoint.
+func span(truths []faults.Truth) faults.Truth {
+	sp := truths[0]
+	sp.Metrics = nil
+	for _, t := range truths {
+		if t.Start.Before(sp.Start) {
+			sp.Start = t.Start
+		}
+		if t.End.After(sp.End) {
+			sp.End = t.End
+		}
+		sp.Metrics = append(sp.Metrics, t.Metrics...)
+	}
+	return sp
+}
+
+// matchesAny: the component is one of the truths' causes.
+func matchesAny(truths []faults.Truth, c diagnose.ComponentResult) bool {
+	return slices.ContainsFunc(truths, func(t faults.Truth) bool { return Matches(t, c) })
 }
 
 // baseline is how long before the fault the diagnosis' baseline reaches:
@@ -403,10 +516,11 @@ func baseline(cfg Config, res *faults.Result, tr faults.Truth) time.Duration {
 	return min(tr.Start.Sub(res.Start), time.Duration(float64(cfg.Lead)/cfg.Speed))
 }
 
-// diagnoseAt diagnoses the window from the fault's start to each of at
-// (the fault's end when empty), returning the last diagnosis and the
-// first time whose top-1 component is the truth's (zero: none).
-func diagnoseAt(ctx context.Context, st store.Store, cfg Config, res *faults.Result, tr faults.Truth, at []time.Time) (*diagnose.Result, time.Time, error) {
+// diagnoseAt diagnoses the window from the (first) fault's start to each
+// of at (the last fault's end when empty), returning the last diagnosis
+// and the first time whose top-1 component is a truth's (zero: none).
+func diagnoseAt(ctx context.Context, st store.Store, cfg Config, res *faults.Result, truths []faults.Truth, at []time.Time) (*diagnose.Result, time.Time, error) {
+	tr := span(truths)
 	topo, err := diagnose.ReadTopologyFile(res.TopologyPath)
 	if err != nil {
 		return nil, time.Time{}, err
@@ -430,7 +544,7 @@ func diagnoseAt(ctx context.Context, st store.Store, cfg Config, res *faults.Res
 			return nil, time.Time{}, fmt.Errorf("diagnose: %w", err)
 		}
 		d = g
-		if len(g.Components) > 0 && Matches(tr, g.Components[0]) {
+		if len(g.Components) > 0 && matchesAny(truths, g.Components[0]) {
 			first = t
 			break
 		}
@@ -438,14 +552,16 @@ func diagnoseAt(ctx context.Context, st store.Store, cfg Config, res *faults.Res
 	return d, first, nil
 }
 
-// score diagnoses the run's store and compares it with the truth.
-func score(ctx context.Context, cfg Config, res *faults.Result, tr faults.Truth, r *Run) error {
+// score diagnoses the run's store and compares it with the truths.
+func score(ctx context.Context, cfg Config, res *faults.Result, truths []faults.Truth, r *Run) error {
+	tr := span(truths)
+	r.Truth, r.Also = tr.Endpoint, tr.Also // also when the diagnosis fails
 	st, err := store.OpenDuckDB(ctx, res.StorePath, store.Options{ReadOnly: true})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	d, _, err := diagnoseAt(ctx, st, cfg, res, tr, nil)
+	d, _, err := diagnoseAt(ctx, st, cfg, res, truths, nil)
 	if err != nil {
 		return err
 	}
@@ -454,14 +570,14 @@ func score(ctx context.Context, cfg Config, res *faults.Result, tr faults.Truth,
 	if err != nil {
 		return err
 	}
-	Score(d, tr, seen, r)
+	Score(d, truths, seen, r)
 	if cfg.TTDStep > 0 {
 		var at []time.Time
 		for t := tr.Start.Add(cfg.TTDStep); !t.After(tr.End); t = t.Add(cfg.TTDStep) {
 			at = append(at, t)
 		}
 		if len(at) > 0 {
-			_, first, err := diagnoseAt(ctx, st, cfg, res, tr, at)
+			_, first, err := diagnoseAt(ctx, st, cfg, res, truths, at)
 			if err == nil && !first.IsZero() {
 				r.TTD = math.Round(first.Sub(tr.Start).Seconds()*100) / 100
 			}
@@ -583,23 +699,47 @@ func failures(metric string) bool {
 	return strings.Contains(m, "fail") || strings.Contains(m, "error")
 }
 
-// Score fills r's top components and metrics and its scores from a
-// diagnosis of the fault window: Avg5 and HitRate150 against seen, the
+// Score fills r's truth, top components and metrics and its scores from
+// a diagnosis of the fault window: Avg5 and HitRate150 against seen, the
 // expected metrics that moved (observed), Avg5Series against all of
-// them.
-func Score(d *diagnose.Result, tr faults.Truth, seen []faults.Metric, r *Run) {
+// them. With several truths (a pair of faults) AC@k is the share of them
+// whose cause is among the first k components, as many as k allows
+// (AC@1: either is first).
+func Score(d *diagnose.Result, truths []faults.Truth, seen []faults.Metric, r *Run) {
+	tr := span(truths)
+	r.Truth, r.Also, r.Truths, r.Ranks = truths[0].Endpoint, truths[0].Also, nil, nil
 	r.Top3, r.TopMetrics, r.Rank = nil, nil, 0
 	for i, c := range d.Components {
 		if i < 3 {
 			r.Top3 = append(r.Top3, Endpoint(c))
 		}
-		if r.Rank == 0 && Matches(tr, c) {
+		if r.Rank == 0 && matchesAny(truths, c) {
 			r.Rank = i + 1
 		}
 	}
 	r.Correct = r.Rank == 1
-	r.AC1 = b2f(r.Rank == 1)
-	r.AC3 = b2f(r.Rank >= 1 && r.Rank <= 3)
+	found := func(k int) float64 {
+		n := 0
+		for _, t := range truths {
+			if slices.ContainsFunc(d.Components[:min(k, len(d.Components))], func(c diagnose.ComponentResult) bool { return Matches(t, c) }) {
+				n++
+			}
+		}
+		return min(1, float64(n)/float64(min(k, len(truths))))
+	}
+	r.AC1, r.AC3 = found(1), found(3)
+	if len(truths) > 1 {
+		for _, t := range truths {
+			rank := 0
+			for i, c := range d.Components {
+				if Matches(t, c) {
+					rank = i + 1
+					break
+				}
+			}
+			r.Truths, r.Ranks = append(r.Truths, t.Endpoint), append(r.Ranks, rank)
+		}
+	}
 	// Both are scored by signal (faults.Signal): two series of one
 	// quantity are one hit, and a second series of a signal already
 	// ranked fills its place without a hit. Avg5Series scores the series
@@ -611,7 +751,9 @@ func Score(d *diagnose.Result, tr faults.Truth, seen []faults.Metric, r *Run) {
 		if m.Change == "absent" {
 			gone[m.Host+"/"+m.Agent] = true
 		}
-		gtNames = append(gtNames, names.id(metricID(m.Host, m.Agent, m.Component, m.Metric)))
+		if n := names.id(metricID(m.Host, m.Agent, m.Component, m.Metric)); !slices.Contains(gtNames, n) {
+			gtNames = append(gtNames, n)
+		}
 	}
 	r.Expected, r.Observed, r.Moved = len(tr.Metrics), len(seen), nil
 	for _, m := range seen {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -127,7 +128,7 @@ func TestScoreBySignal(t *testing.T) {
 	// is its fill: 3 signals expected, hits at 1 and 3.
 	d := ranked("web-01 web k1 batch_duration_p50_seconds", "web-01 web k1 batch_duration_p99_seconds",
 		"web-01 web c1 ChannelSize", "web-02 web k1 BatchEmptyRate", "web-01 web go heap_goal_bytes")
-	Score(d, tr, tr.Metrics, &r)
+	Score(d, []faults.Truth{tr}, tr.Metrics, &r)
 	want := (1 + 1.0/2 + 2.0/3 + 2.0/3 + 2.0/3) / 5
 	if math.Abs(r.Avg5-want) > 1e-9 {
 		t.Errorf("avg5 %v, want %v", r.Avg5, want)
@@ -140,7 +141,7 @@ func TestScoreBySignal(t *testing.T) {
 		t.Errorf("ac1 %v expected %d observed %d", r.AC1, r.Expected, r.Observed)
 	}
 	// Only the batch duration moved: one signal, ranked first.
-	Score(d, tr, tr.Metrics[:2], &r)
+	Score(d, []faults.Truth{tr}, tr.Metrics[:2], &r)
 	if r.Avg5 != 1 || r.Observed != 2 || len(r.Moved) != 2 {
 		t.Errorf("moved only: avg5 %v observed %d moved %v", r.Avg5, r.Observed, r.Moved)
 	}
@@ -151,8 +152,64 @@ func TestScoreBySignal(t *testing.T) {
 		m("col-02", "col", "r1", "source", "EventAcceptedRate", "up"),
 	}}
 	d = ranked("col-01 col process cpu_system_seconds_per_second", "col-01 col k1 EventDrainSuccessRate", "col-02 col c1 EventPutSuccessRate")
-	Score(d, gone, gone.Metrics, &r)
+	Score(d, []faults.Truth{gone}, gone.Metrics, &r)
 	if want := (1 + 1.0/2 + 2.0/2 + 2.0/2 + 2.0/2) / 5; math.Abs(r.Avg5-want) > 1e-9 {
 		t.Errorf("gone: avg5 %v, want %v", r.Avg5, want)
+	}
+}
+
+// TestPairs: every case gets a partner of another kind that has a place
+// on the second host, partners differ between seeds, and the specs put the
+// second fault on web-02 or col-02 PairDelay later.
+func TestPairs(t *testing.T) {
+	kinds, places := faults.Kinds, []string{Tier1, Collector}
+	one := Cases(kinds, places, []uint64{1})
+	pairs := Pairs(kinds, places, []uint64{1, 2})
+	if len(pairs) != 2*len(one) {
+		t.Fatalf("%d pairs for %d cases x 2 seeds", len(pairs), len(one))
+	}
+	differ := 0
+	for i, p := range pairs {
+		if p.With == "" || p.With == p.Kind || target(p.With, p.WithPlacement, true) == "" {
+			t.Errorf("%s: bad partner", p)
+		}
+		if i < len(one) && (p.With != pairs[i+len(one)].With || p.WithPlacement != pairs[i+len(one)].WithPlacement) {
+			differ++
+		}
+	}
+	if differ == 0 {
+		t.Error("seeds 1 and 2 pair every case alike")
+	}
+	cfg := Config{}
+	cfg.defaults()
+	specs, err := caseSpecs(cfg, Case{Kind: faults.SlowSink, Placement: Collector, Seed: 1, With: faults.GCStorm, WithPlacement: Tier1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(specs) != 2 || specs[0].Target != "col-01/k1" || specs[1].Target != "web-02" || specs[1].Start-specs[0].Start != PairDelay {
+		t.Errorf("specs %+v", specs)
+	}
+}
+
+// TestScorePair: with two faults AC@1 is either found first, AC@3 the
+// share found among the first three components.
+func TestScorePair(t *testing.T) {
+	a := faults.Truth{Endpoint: "col-01/col/k1", Host: "col-01", Agent: "col", Component: "k1",
+		Metrics: []faults.Metric{{Host: "col-01", Agent: "col", Component: "k1", Kind: "sink", Metric: "batch_duration_p99_seconds", Change: "up"}}}
+	b := faults.Truth{Endpoint: "web-02/cpu", Host: "web-02", Component: "cpu",
+		Metrics: []faults.Metric{{Host: "web-02", Component: "cpu", Kind: "host", Metric: "user_percent", Change: "up"}}}
+	d := &diagnose.Result{
+		Components: []diagnose.ComponentResult{diagnoseComp("web-02", "", "cpu"), diagnoseComp("web-01", "web", "k1"), diagnoseComp("col-02", "col", "k1")},
+		Ranking:    []diagnose.RankedMetric{{Host: "web-02", Component: "cpu", Metric: "user_percent"}},
+	}
+	var r Run
+	Score(d, []faults.Truth{a, b}, append(a.Metrics, b.Metrics...), &r)
+	if r.AC1 != 1 || r.AC3 != 0.5 || r.Rank != 1 || !slices.Equal(r.Ranks, []int{0, 1}) || len(r.Truths) != 2 {
+		t.Errorf("one of two found first: ac1 %v ac3 %v rank %d ranks %v truths %v", r.AC1, r.AC3, r.Rank, r.Ranks, r.Truths)
+	}
+	d.Components[2] = diagnoseComp("col-01", "col", "k1")
+	Score(d, []faults.Truth{a, b}, append(a.Metrics, b.Metrics...), &r)
+	if r.AC3 != 1 || !slices.Equal(r.Ranks, []int{3, 1}) || math.Abs(r.Avg5-(1+4*0.5)/5) > 1e-9 {
+		t.Errorf("both found: ac3 %v ranks %v avg5 %v", r.AC3, r.Ranks, r.Avg5)
 	}
 }
