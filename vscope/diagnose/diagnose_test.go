@@ -487,6 +487,17 @@ func TestSpreadRules(t *testing.T) {
 			first:   "w1/r1/ChannelWriteFailRate",
 		},
 		{
+			// The same, while the host's disk got busier at once: a busy
+			// disk makes writes slow, not refused.
+			name: "refusing on a busy disk",
+			cols: []col{
+				{ser("w1", "web", "r1", "source", "ChannelWriteFailRate"), func(i int, n float64) float64 { return step(i, 0, 0, 16) }},
+				{ser("w1", "web", "c1", "channel", "EventPutSuccessRate"), func(i int, n float64) float64 { return step(i, 0, 1000, 0) + 30*n }},
+				{ser("w1", "", "disk:vda", "host", "busy_percent"), func(i int, n float64) float64 { return step(i, 0, 14, 29) + 0.5*n }},
+			},
+			cause: "w1/web/c1",
+		},
+		{
 			// One collector of two fed by the same web sink is slow: the
 			// other takes what it cannot.
 			name: "sibling",

@@ -105,7 +105,8 @@
 //     change (onsets within a Window). A configured size (a channel's
 //     capacity) is set, not caused. A source failing to write into a
 //     channel that is not filling means the channel refused (a full disk):
-//     it is a cause from the first failure, and the sink behind it is
+//     it is a cause from the first failure (a busy disk or CPU makes writes
+//     slow, not refused), and the sink behind it is
 //     starved, not held up. What one branch of a load-balanced flow cannot
 //     take goes to its siblings (flow nodes of other agents fed by one
 //     upstream node). An agent process that went missing, for good or for

@@ -659,6 +659,11 @@ func (g *graph) explains(u, v, tol int) (bool, int) {
 	if b.sig.config {
 		return false, rel // a configuration is set, not caused
 	}
+	// A channel that refused writes while not filling is out of space or
+	// broken: a busy disk or CPU makes writes slow, not refused.
+	if b.sig.refusing && (rel == relHostOfFlow || rel == relMachine) {
+		return false, rel
+	}
 	du, dv := a.onset, b.onset
 	if du < 0 || dv < 0 {
 		return false, rel
