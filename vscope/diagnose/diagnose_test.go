@@ -425,6 +425,7 @@ func TestSpreadRules(t *testing.T) {
 		name    string
 		cols    []col
 		cause   string      // host/agent/component
+		also    string      // must be a cause too
 		not     string      // must not be a cause
 		symptom string      // must be a symptom
 		first   string      // the first ranked metric, host/component/metric
@@ -496,6 +497,23 @@ func TestSpreadRules(t *testing.T) {
 				{ser("w1", "", "disk:vda", "host", "busy_percent"), func(i int, n float64) float64 { return step(i, 0, 14, 29) + 0.5*n }},
 			},
 			cause: "w1/web/c1",
+		},
+		{
+			// The collector's sink is slower, and a second later the web
+			// server's source accepts half as much, through a channel
+			// that neither filled nor slowed: back-pressure would have
+			// shown there first. The source's drop is its own.
+			name: "back-pressure skipping a hop",
+			cols: []col{
+				{ser("h2", "col", "k1", "sink", "batch_duration_p99_seconds"), func(i int, n float64) float64 { return step(i, 0, 0.002, 0.025) + 1e-4*n }},
+				{ser("w1", "web", "r1", "source", "EventAcceptedRate"), func(i int, n float64) float64 { return step(i, 12, 580, 284) + 10*n }},
+				{ser("w1", "web", "c1", "channel", "ChannelFillPercentage"), func(i int, n float64) float64 { return 0.1 + 0.01*n }},
+				{ser("w1", "web", "k1", "sink", "batch_duration_p99_seconds"), func(i int, n float64) float64 { return 0.004 + 1e-4*n }},
+				{ser("h2", "col", "r1", "source", "put_duration_p99_seconds"), func(i int, n float64) float64 { return 0.001 + 1e-5*n }},
+				{ser("h2", "col", "c1", "channel", "ChannelFillPercentage"), func(i int, n float64) float64 { return 0.1 + 0.01*n }},
+			},
+			cause: "h2/col/k1",
+			also:  "w1/web/r1",
 		},
 		{
 			// One collector of two fed by the same web sink is slow: the
@@ -653,6 +671,9 @@ func TestSpreadRules(t *testing.T) {
 			for _, c := range r.Components {
 				if c.Name() == tc.not && c.Role == RoleCause {
 					t.Errorf("%s is a cause too: %s", c.Name(), c.Why)
+				}
+				if c.Name() == tc.also && c.Role != RoleCause {
+					t.Errorf("%s is %s, want a cause too: %s", c.Name(), c.Role, c.Why)
 				}
 				if c.Name() == tc.symptom && c.Role != RoleSymptom {
 					t.Errorf("%s is %s, want a symptom: %s", c.Name(), c.Role, c.Why)

@@ -100,7 +100,8 @@
 //     that rose by 0.2 ms does not explain one upstream that rose by
 //     300 ms; less arriving with no trouble of its own explains only the
 //     sender right before it (a broken link), not back-pressure further
-//     up; a channel's takes falling with its puts is less arriving, not
+//     up; and back-pressure reaches a component that only passes on less
+//     from the one right after it, which shows it first; a channel's takes falling with its puts is less arriving, not
 //     its sink slowing; one rate change across an agent's channel is one
 //     change (onsets within a Window). A configured size (a channel's
 //     capacity) is set, not caused. A source failing to write into a

@@ -711,6 +711,14 @@ func (g *graph) explains(u, v, tol int) (bool, int) {
 		if b.sig.refusing {
 			return false, rel
 		}
+		// Back-pressure reaches a component that only passes on less
+		// (no wait, fill or failure of its own) from the one right after
+		// it, which must show it first: a collector's slower sink does
+		// not halve what a web server's source accepts through a channel
+		// that took it in stride.
+		if !b.sig.backpressure && !slices.Contains(b.out, u) {
+			return false, rel
+		}
 		// Latency travels upstream by waiting: a component that is only
 		// slower (nothing full, failing or drained less) makes what
 		// waits on it slower by about as much, not by a hundred times
