@@ -471,6 +471,21 @@ func TestSpreadRules(t *testing.T) {
 			not:   "w1/web/go",
 		},
 		{
+			// A channel cut to a tiny capacity while, at once, a
+			// collector's source slowed and both web servers' sinks
+			// wait on it: the change someone made comes first, however
+			// far the other spread.
+			name: "configuration first",
+			cols: []col{
+				{ser("w1", "web", "c1", "channel", "ChannelCapacity"), func(i int, n float64) float64 { return step(i, 0, 100000, 200) }},
+				{ser("w1", "web", "r1", "source", "ChannelWriteFailRate"), func(i int, n float64) float64 { return step(i, 2, 0, 10) }},
+				{ser("h2", "col", "r1", "source", "put_duration_p99_seconds"), func(i int, n float64) float64 { return step(i, 0, 0.003, 0.08) + 1e-4*n }},
+				{ser("w1", "web", "k1", "sink", "batch_duration_p99_seconds"), func(i int, n float64) float64 { return step(i, 1, 0.004, 0.09) + 1e-4*n }},
+				{ser("w2", "web", "k1", "sink", "batch_duration_p99_seconds"), func(i int, n float64) float64 { return step(i, 1, 0.004, 0.09) + 1e-4*n }},
+			},
+			cause: "w1/web/c1",
+		},
+		{
 			// The source fails to write into a channel that is not
 			// filling (its disk is full): the channel refused, and the
 			// sink behind it drains less because less comes in.

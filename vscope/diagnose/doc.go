@@ -117,7 +117,9 @@
 //     that explain each other in a circle are resolved by the earliest
 //     onset. Causes are ordered by weight: how far the change spread (the
 //     agents its symptoms are in, plus one) times the log-evidence
-//     log(1 + |z|) of its own change (a process gone weighs most). Without edges between agents,
+//     log(1 + |z|) of its own change (a process gone, or a configuration
+//     changed, weighs most: what someone changed is the first suspect).
+//     Without edges between agents,
 //     agents are taken as connected in an unknown direction and ordered by
 //     onset alone (the result says so).
 //  9. Ranking. Cause by cause, in the components' order: the cause's

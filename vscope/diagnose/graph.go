@@ -518,8 +518,11 @@ func (nd *node) summarise(pr *prepared, sc *scored) {
 			nd.strength = math.Max(nd.strength, z)
 		}
 	}
-	if nd.gone && isProcess(nd) {
-		nd.strength = math.Inf(1) // nothing is plainer than a process gone
+	if (nd.gone && isProcess(nd)) || nd.sig.config {
+		// Nothing is plainer than a process gone, or a configuration
+		// changed in the window: what someone changed is the first
+		// suspect.
+		nd.strength = math.Inf(1)
 	}
 }
 
