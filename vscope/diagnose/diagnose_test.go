@@ -419,6 +419,7 @@ func TestSpreadRules(t *testing.T) {
 	topo := &Topology{Edges: []Edge{
 		{From: Endpoint{"w1", "web", "k1"}, To: Endpoint{"h2", "col", "r1"}},
 		{From: Endpoint{"w1", "web", "k1"}, To: Endpoint{"h3", "col", "r1"}},
+		{From: Endpoint{"w1", "web", "k1"}, To: Endpoint{"h4", "arc", "r1"}},
 		{From: Endpoint{"w2", "web", "k1"}, To: Endpoint{"h2", "col", "r1"}},
 	}}
 	cases := []struct {
@@ -529,6 +530,38 @@ func TestSpreadRules(t *testing.T) {
 			},
 			cause: "h2/col/k1",
 			also:  "w1/web/r1",
+		},
+		{
+			// The web server's sink is held 300 ms per batch: both
+			// receivers it feeds (a collector, an archiver) get less at once, and its channel fills
+			// a little later. Every receiver getting less points at the
+			// sender they share, not at a link; its own channel tells
+			// the story before the collectors do.
+			name: "sender held up",
+			cols: []col{
+				{ser("w1", "web", "k1", "sink", "batch_duration_p50_seconds"), func(i int, n float64) float64 { return step(i, 1, 0.001, 0.3) + 1e-5*n }},
+				{ser("w1", "web", "k1", "sink", "EventDrainSuccessRate"), func(i int, n float64) float64 { return step(i, 1, 1800, 700) + 20*n }},
+				{ser("h2", "col", "r1", "source", "EventReceivedRate"), func(i int, n float64) float64 { return step(i, 0, 900, 350) + 20*n }},
+				{ser("h4", "arc", "r1", "source", "EventReceivedRate"), func(i int, n float64) float64 { return step(i, 0, 900, 350) + 20*n }},
+				{ser("w1", "web", "c1", "channel", "ChannelFillPercentage"), func(i int, n float64) float64 { return step(i, 6, 0.1, 30) + 0.01*n }},
+			},
+			cause:   "w1/web/k1",
+			symptom: "h2/col/r1",
+			before:  [][2]string{{"w1/c1/ChannelFillPercentage", "h2/r1/EventReceivedRate"}},
+		},
+		{
+			// The web server's input rises 15 % as its sink, mostly idle,
+			// becomes 300 times slower: that much more load does not do
+			// that, the sink was held up.
+			name: "load out of proportion",
+			cols: []col{
+				{ser("w1", "web", "r1", "source", "EventAcceptedRate"), func(i int, n float64) float64 { return step(i, 0, 790, 910) + 8*n }},
+				{ser("w1", "web", "k1", "sink", "batch_duration_p50_seconds"), func(i int, n float64) float64 { return step(i, 0, 0.001, 0.3) + 1e-5*n }},
+				{ser("w1", "web", "c1", "channel", "EventPutSuccessRate"), func(i int, n float64) float64 { return step(i, 0, 790, 910) + 8*n }},
+				{ser("w1", "web", "k1", "sink", "EventDrainSuccessRate"), func(i int, n float64) float64 { return step(i, 0, 790, 1100) + 8*n }},
+			},
+			cause:   "w1/web/k1",
+			symptom: "",
 		},
 		{
 			// One collector of two fed by the same web sink is slow: the
@@ -695,5 +728,34 @@ func TestSpreadRules(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestExcursion: a brief spike larger than a sustained change the other
+// way does not hide it (a rate at zero for minutes, with a burst as it
+// catches up).
+func TestExcursion(t *testing.T) {
+	z := make([]float64, 40)
+	for i := 5; i < 35; i++ {
+		z[i] = -6 // sustained drop
+	}
+	z[36] = 20 // the catch-up burst
+	up, dn := make([]int, len(z)+1), make([]int, len(z)+1)
+	peak, sign, held := excursion(z, 4, 8, 4, up, dn)
+	if !held || sign != -1 || z[peak] != -6 {
+		t.Errorf("peak %d (z %v) sign %v sustained %v, want the drop", peak, z[peak], sign, held)
+	}
+	// Sustained both ways: the larger side.
+	for i := 36; i < 40; i++ {
+		z[i] = 20
+	}
+	if peak, sign, held = excursion(z, 4, 8, 4, up, dn); !held || sign != 1 || peak < 36 {
+		t.Errorf("both sustained: peak %d sign %v sustained %v, want the rise", peak, sign, held)
+	}
+	// Neither: not sustained.
+	clear(z)
+	z[3], z[20] = 9, -5
+	if _, _, held = excursion(z, 4, 8, 4, up, dn); held {
+		t.Error("two spikes sustained")
 	}
 }

@@ -52,7 +52,9 @@
 //     strongest over the window (robust |z| + EWMA jump + residual, in
 //     units of its own normal variation). A metric is flagged when it left
 //     its normal range for a sustained time (half of some Window points
-//     past ZThreshold), or stopped reporting. Its onset is the start of the
+//     past ZThreshold, on the side of its peak, or on the other side when
+//     the peak was a brief spike: a rate at zero for minutes, then a burst
+//     as it catches up), or stopped reporting. Its onset is the start of the
 //     change that led to its peak: the split of log(1+|z|) into the two
 //     segments whose means differ most (a ramp rises like a step in the
 //     logarithm, and a large change is dated where it happened even after a
@@ -98,11 +100,14 @@
 //     keeps its nature: a rate keeps its sign downstream, and a load makes
 //     something downstream slower only if more arrived there; a latency
 //     that rose by 0.2 ms does not explain one upstream that rose by
-//     300 ms; less arriving with no trouble of its own explains only the
-//     sender right before it (a broken link), not back-pressure further
-//     up; and back-pressure reaches a component that only passes on less
-//     from the one right after it, which shows it first; a channel's takes falling with its puts is less arriving, not
-//     its sink slowing; one rate change across an agent's channel is one
+//     300 ms, nor do 15 % more events make a mostly idle sink 300 times
+//     slower (a latency ratio beyond ten times the load's); less arriving
+//     with no trouble of its own explains only the sender right before it
+//     (a broken link), not back-pressure further up, and not when every
+//     receiver of that sender gets less (the sender they share is held
+//     up); back-pressure reaches a component that only passes on less
+//     from the one right after it, which shows it first; a channel's
+//     takes falling with its puts is less arriving, not its sink slowing; one rate change across an agent's channel is one
 //     change (onsets within a Window). A configured size (a channel's
 //     capacity) is set, not caused. A source failing to write into a
 //     channel that is not filling means the channel refused (a full disk):
@@ -126,7 +131,8 @@
 //     flagged metrics (latency, failures, fill, configuration and resource
 //     use before rates, because they explain them: a slow sink drains
 //     less, not the other way round), then those of the symptoms traced to
-//     it in the order they changed; then the tree's secondary metrics
+//     it, those in the cause's own agent (or on its host) first, each in
+//     the order they changed; then the tree's secondary metrics
 //     (batch and attempt counts, memory sizes and other gauges; all but
 //     one series of a process gone, a single fact; the takes of a channel
 //     that refused puts); then the next cause; then

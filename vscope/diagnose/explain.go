@@ -573,10 +573,15 @@ func (e *explainer) ranking() {
 	// The keys are computed once: metric names are parsed for them.
 	order := make([]int, p)
 	treeOf, role, prec := make([]int, p), make([]int, p), make([]int, p)
+	away := make([]bool, p) // a symptom in another agent than its cause
 	for j := range order {
 		order[j] = j
 		treeOf[j], role[j] = place(j)
 		prec[j] = precedence(e.pr.series[j])
+		if nd := e.g.nodes[nodeOf[j]]; nd.root >= 0 {
+			r := e.g.nodes[nd.root]
+			away[j] = nd.key.Host != r.key.Host || (nd.key.Agent != r.key.Agent && r.key.Agent != "" && nd.key.Agent != "")
+		}
 	}
 	ms := e.sc.metrics
 	less := func(a, b int) bool {
@@ -600,6 +605,9 @@ func (e *explainer) ranking() {
 				return prec[x] < prec[y]
 			}
 		case 1, 3:
+			if away[x] != away[y] {
+				return away[y]
+			}
 			if ms[x].onset != ms[y].onset {
 				return ms[x].onset < ms[y].onset
 			}

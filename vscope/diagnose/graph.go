@@ -52,7 +52,10 @@ type signature struct {
 	// latency, in its unit (seconds).
 	latencyOnly bool
 	latencyUp   float64
-	eventsDown  bool // an event rate down (not a batch count)
+	// latencyRatio is the largest ratio of a flagged latency's peak to
+	// its baseline (floored at 0.1 ms; 0: none rose).
+	latencyRatio float64
+	eventsDown   bool // an event rate down (not a batch count)
 	// eventsUp is the largest rise of a flagged event rate, in events per
 	// second; loadRatio the largest ratio of a flagged event rate's peak
 	// to its baseline (1: none rose).
@@ -456,6 +459,7 @@ func (nd *node) summarise(pr *prepared, sc *scored) {
 			if up {
 				nd.sig.backpressure = true
 				nd.sig.latencyUp = math.Max(nd.sig.latencyUp, pr.rawAt(sc, ms[j].peakRow, j)-ms[j].baseline)
+				nd.sig.latencyRatio = math.Max(nd.sig.latencyRatio, pr.rawAt(sc, ms[j].peakRow, j)/math.Max(ms[j].baseline, minScale(series[j].Metric)))
 			}
 		case mkFill, mkFailure:
 			if up {
@@ -628,6 +632,23 @@ func (g *graph) relation(u, v int) int {
 // machine's capacity, that contends with the other hosts on its machine.
 const machineShare = 25
 
+// allGetLess reports whether sender v has receivers besides u and every
+// one of them, like u, gets less with no trouble of its own.
+func (g *graph) allGetLess(v, u int) bool {
+	others := 0
+	for _, x := range g.nodes[v].out {
+		if x == u {
+			continue
+		}
+		nd := g.nodes[x]
+		if len(nd.flagged) == 0 || !nd.sig.eventsDown || nd.sig.backpressure || nd.stopped {
+			return false
+		}
+		others++
+	}
+	return others > 0
+}
+
 // coLocated: two hosts share one machine.
 func (g *graph) coLocated(h1, h2 string) bool {
 	m, ok := g.machine[h1]
@@ -709,6 +730,12 @@ func (g *graph) explains(u, v, tol int) (bool, int) {
 		if !a.sig.backpressure && !a.stopped && !a.sig.config && (!slices.Contains(a.in, v) || sameAgent(a, b)) {
 			return false, rel
 		}
+		// When every receiver of the sender gets less, the sender is
+		// what they share: it is held up (its sink slow), not one link
+		// broken.
+		if !a.sig.backpressure && !a.stopped && !a.sig.config && g.allGetLess(v, u) {
+			return false, rel
+		}
 		// A channel that refused writes while not full was not held up
 		// by what drains it.
 		if b.sig.refusing {
@@ -752,6 +779,12 @@ func (g *graph) explains(u, v, tol int) (bool, int) {
 		// latency rising where no more came in, and less arriving makes
 		// nothing slower.
 		if b.sig.backpressure && !(a.sig.rateUp && b.sig.rateUp) {
+			return false, rel
+		}
+		// And in proportion: 15 % more events do not make a sink that
+		// was mostly idle 300 times slower (it was held up; the load rose
+		// as it happened).
+		if b.sig.latencyRatio > 10*math.Max(1, a.sig.loadRatio) {
 			return false, rel
 		}
 		// Events are conserved along a flow: 80 more a second at a

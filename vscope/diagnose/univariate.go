@@ -126,12 +126,18 @@ func (v *zview) normalTail(j int, sign float64) bool {
 
 // excursion finds the peak of z, its side, and whether z passed th on
 // that side in need of some w consecutive rows (up and dn, of length
-// len(z)+1, are scratch for the counts).
+// len(z)+1, are scratch for the counts). When the larger peak is a brief
+// spike and the other side is sustained (a rate at zero for minutes, with
+// a burst as it catches up), the sustained side's peak is the excursion.
 func excursion(z []float64, th float64, w, need int, up, dn []int) (peak int, sign float64, sustained bool) {
 	n := len(z)
+	hi, lo := 0, 0
 	for i := range n {
-		if math.Abs(z[i]) > math.Abs(z[peak]) {
-			peak = i
+		if z[i] > z[hi] {
+			hi = i
+		}
+		if z[i] < z[lo] {
+			lo = i
 		}
 		up[i+1], dn[i+1] = up[i], dn[i]
 		if z[i] >= th {
@@ -140,23 +146,36 @@ func excursion(z []float64, th float64, w, need int, up, dn []int) (peak int, si
 			dn[i+1]++
 		}
 	}
-	sign = 1
-	if n > 0 && z[peak] < 0 {
-		sign = -1
+	if n == 0 {
+		return 0, 1, false
 	}
-	if n == 0 || math.Abs(z[peak]) < th {
-		return peak, sign, false
-	}
-	count := up
-	if sign < 0 {
-		count = dn
-	}
-	for i := 0; i+need <= n; i++ {
-		if count[min(i+w, n)]-count[i] >= need {
-			return peak, sign, true
+	held := func(count []int) bool {
+		for i := 0; i+need <= n; i++ {
+			if count[min(i+w, n)]-count[i] >= need {
+				return true
+			}
 		}
+		return false
 	}
-	return peak, sign, false
+	type side struct {
+		peak  int
+		sign  float64
+		count []int
+	}
+	first, second := side{hi, 1, up}, side{lo, -1, dn}
+	if math.Abs(z[lo]) > math.Abs(z[hi]) {
+		first, second = second, first
+	}
+	if math.Abs(z[first.peak]) < th {
+		return first.peak, first.sign, false
+	}
+	if held(first.count) {
+		return first.peak, first.sign, true
+	}
+	if math.Abs(z[second.peak]) >= th && held(second.count) {
+		return second.peak, second.sign, true
+	}
+	return first.peak, first.sign, false
 }
 
 // departures counts the window's rows where column j is off its
