@@ -533,7 +533,8 @@ func (e *explainer) ranking() {
 	// The ranking tells the story cause by cause, in the order of the
 	// components table: a cause's flagged metrics (by precedence within
 	// its kind of change, then score), then those of the symptoms traced
-	// to it in the order they changed; then the next cause's tree; then
+	// to it, its own agent's first, in the order they changed; then the
+	// next cause's tree; then
 	// the rest by score. An unrelated independent change (a heap growing
 	// elsewhere) does not come between a cause and what followed from it.
 	var causes []*node
