@@ -131,13 +131,17 @@ func TestBrowser(t *testing.T) {
 		return d && d.body && d.body.getAttribute('data-charts') !== null ? +d.body.getAttribute('data-charts') : -1; })()`
 	b.waitFor(t, "the report in the view", frameCharts+` > 0`)
 	// Diagnose a chosen window: the fault's, from the form.
+	// The frame's present report is marked stale, so that the wait below
+	// sees the new one load, not the old one before the frame reloads.
 	var first string
 	b.run(t, "choose a window", chromedp.Evaluate(`document.body.getAttribute('data-diagnosis')`, &first),
+		chromedp.Evaluate(`document.getElementById('report-frame').contentDocument.body.setAttribute('data-stale', '1')`, nil),
 		chromedp.SetValue(`#f-at`, demo.Truth.End.UTC().Format(time.RFC3339Nano), chromedp.ByID),
 		chromedp.SetValue(`#f-window`, demo.Truth.End.Sub(demo.Truth.Start).Round(time.Second).String(), chromedp.ByID),
 		chromedp.Click(`#diagnose-button`, chromedp.ByID))
 	b.waitFor(t, "the chosen window's diagnosis", fmt.Sprintf(`document.body.getAttribute('data-diagnosis') !== %q`, first))
-	b.waitFor(t, "its report in the view", frameCharts+` > 0`)
+	b.waitFor(t, "its report in the view", `(() => { const d = document.getElementById('report-frame').contentDocument;
+		return !!(d && d.body && !d.body.hasAttribute('data-stale')); })() && `+frameCharts+` > 0`)
 	var view struct {
 		Throughput, Fill, Frame int
 		Status, Verdict         string
