@@ -709,19 +709,25 @@ func Score(d *diagnose.Result, truths []faults.Truth, seen []faults.Metric, r *R
 	tr := span(truths)
 	r.Truth, r.Also, r.Truths, r.Ranks = truths[0].Endpoint, truths[0].Also, nil, nil
 	r.Top3, r.TopMetrics, r.Rank = nil, nil, 0
-	for i, c := range d.Components {
-		if i < 3 {
-			r.Top3 = append(r.Top3, Endpoint(c))
-		}
-		if r.Rank == 0 && matchesAny(truths, c) {
-			r.Rank = i + 1
+	for _, c := range d.Components[:min(3, len(d.Components))] {
+		r.Top3 = append(r.Top3, Endpoint(c))
+	}
+	// Each truth's rank: its first matching component (0: none). The
+	// run's rank is the best of them.
+	ranks := make([]int, len(truths))
+	for k, t := range truths {
+		if i := slices.IndexFunc(d.Components, func(c diagnose.ComponentResult) bool { return Matches(t, c) }); i >= 0 {
+			ranks[k] = i + 1
+			if r.Rank == 0 || i+1 < r.Rank {
+				r.Rank = i + 1
+			}
 		}
 	}
 	r.Correct = r.Rank == 1
 	found := func(k int) float64 {
 		n := 0
-		for _, t := range truths {
-			if slices.ContainsFunc(d.Components[:min(k, len(d.Components))], func(c diagnose.ComponentResult) bool { return Matches(t, c) }) {
+		for _, rank := range ranks {
+			if rank >= 1 && rank <= k {
 				n++
 			}
 		}
@@ -730,15 +736,9 @@ func Score(d *diagnose.Result, truths []faults.Truth, seen []faults.Metric, r *R
 	r.AC1, r.AC3 = found(1), found(3)
 	if len(truths) > 1 {
 		for _, t := range truths {
-			rank := 0
-			for i, c := range d.Components {
-				if Matches(t, c) {
-					rank = i + 1
-					break
-				}
-			}
-			r.Truths, r.Ranks = append(r.Truths, t.Endpoint), append(r.Ranks, rank)
+			r.Truths = append(r.Truths, t.Endpoint)
 		}
+		r.Ranks = ranks
 	}
 	// Both are scored by signal (faults.Signal): two series of one
 	// quantity are one hit, and a second series of a signal already
